@@ -1,0 +1,75 @@
+"""Input validation shared by every public kernel: bad input is a ValueError naming the argument."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+
+def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = False, where: torch.Tensor | None = None) -> None:
+    """Floating point, shape (..., N, M) with N, M >= 1, finite (inside ``where`` if given)."""
+    if not isinstance(cost, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(cost).__name__}")
+    if cost.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise ValueError(f"{name} must be a floating-point tensor (float32 or float64), got {cost.dtype}")
+    if cost.dim() < 2:
+        raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
+    if cost.shape[-1] == 0 or cost.shape[-2] == 0:
+        raise ValueError(f"{name} must have N >= 1 and M >= 1, got shape {tuple(cost.shape)}")
+    bad = torch.isnan(cost) | (torch.isinf(cost) if not allow_inf else torch.isneginf(cost))
+    if where is not None:
+        bad = bad & where
+    if bool(bad.any()):
+        what = "NaN or -inf" if allow_inf else "NaN or inf"
+        raise ValueError(f"{name} must be finite: it holds {int(bad.sum())} {what} value(s)")
+
+
+def check_gamma(gamma: float, name: str = "gamma") -> float:
+    if isinstance(gamma, torch.Tensor):
+        if gamma.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(gamma.shape)}")
+        gamma = gamma.item()
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)):
+        raise ValueError(f"{name} must be a number, got {type(gamma).__name__}")
+    if not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {gamma}")
+    return float(gamma)
+
+
+def check_lengths(lengths, batch_shape: torch.Size, size: int, name: str, device) -> torch.Tensor:
+    """Per-pair lengths as an int64 tensor of the batch shape, each in 1..size."""
+    if lengths is None:
+        return torch.full(batch_shape, size, dtype=torch.int64, device=device)
+    if isinstance(lengths, torch.Tensor):
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integers, got {lengths.dtype}")
+        t = lengths.to(device=device, dtype=torch.int64)
+    elif isinstance(lengths, (int, Sequence)):
+        t = torch.as_tensor(lengths, device=device)
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integers, got {t.dtype}")
+        t = t.to(torch.int64)
+    else:
+        raise ValueError(f"{name} must be a tensor or sequence of integers, got {type(lengths).__name__}")
+    if t.dim() == 0:
+        t = t.expand(batch_shape)
+    if tuple(t.shape) != tuple(batch_shape):
+        raise ValueError(f"{name} must have the batch shape {tuple(batch_shape)}, got {tuple(t.shape)}")
+    if t.numel() and (int(t.min()) < 1 or int(t.max()) > size):
+        raise ValueError(f"{name} must lie in 1..{size} (the tensor's size), got values in {int(t.min())}..{int(t.max())}")
+    return t
+
+
+def check_bandwidth(bandwidth, n_len: torch.Tensor, m_len: torch.Tensor) -> int | None:
+    if bandwidth is None:
+        return None
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, int) or bandwidth < 0:
+        raise ValueError(f"bandwidth must be an integer >= 0 or None, got {bandwidth!r}")
+    gap = (n_len - m_len).abs()
+    if gap.numel() and int(gap.max()) > bandwidth:
+        raise ValueError(
+            f"bandwidth={bandwidth} leaves the end cell unreachable: a pair has |n - m| = {int(gap.max())}; "
+            f"use bandwidth >= {int(gap.max())}"
+        )
+    return bandwidth

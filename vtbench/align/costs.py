@@ -1,0 +1,47 @@
+"""Pairwise costs between two sequences of embeddings, from one matmul or einsum.
+
+Never expands to (B, N, M, D): cosine and squared Euclidean are rewritten through dot products.
+"""
+from __future__ import annotations
+
+import torch
+
+METRICS = ("cosine", "dot", "sqeuclidean")
+
+
+def _check(x, y, metric, all_pairs):
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor of shape (..., L, D)")
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., L, D), got {tuple(t.shape)}")
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"x and y must share the embedding size D, got {x.shape[-1]} and {y.shape[-1]}")
+    if all_pairs and (x.dim() != 3 or y.dim() != 3):
+        raise ValueError(f"all_pairs needs x (B_x, N, D) and y (B_y, M, D), got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def pairwise_cost(x, y, metric="cosine", *, all_pairs=False, eps=1e-8):
+    """Cost between x (..., N, D) and y (..., M, D) -> (..., N, M).
+
+    * ``cosine``: 1 - <x, y> / (|x| |y| + eps)  (TempCLR uses eps = 0.01);
+    * ``dot``: -<x, y>  (VT-TWINS, on L2-normalised embeddings);
+    * ``sqeuclidean``: |x|^2 + |y|^2 - 2 <x, y>  (the soft-DTW papers).
+
+    With ``all_pairs=True``, x (B_x, N, D) and y (B_y, M, D) give every pair (B_x, B_y, N, M) from
+    one einsum, as a contrastive batch needs.
+    """
+    _check(x, y, metric, all_pairs)
+    if all_pairs:
+        dots = torch.einsum("xnd,ymd->xynm", x, y)
+        xn, yn = x.norm(dim=-1)[:, None, :, None], y.norm(dim=-1)[None, :, None, :]
+    else:
+        dots = x @ y.transpose(-1, -2)
+        xn, yn = x.norm(dim=-1)[..., :, None], y.norm(dim=-1)[..., None, :]
+    if metric == "dot":
+        return -dots
+    if metric == "cosine":
+        return 1 - dots / (xn * yn + eps)
+    return (xn.square() + yn.square() - 2 * dots).clamp_min(0)

@@ -1,0 +1,164 @@
+"""The alignment kernels of vtbench, each a short definition on the DP engine.
+
+All take a cost tensor of shape (..., N, M) with any leading batch dimensions and return (...);
+all are differentiable with respect to the cost (and drop costs), in float32 and float64, on any
+device. ``x_lengths``/``y_lengths`` give each pair's own (n, m) inside a padded tensor: the value
+is then that of the (n, m) top-left block and padded cells get zero gradient.
+"""
+from __future__ import annotations
+
+import torch
+
+from .checks import check_bandwidth, check_cost, check_gamma, check_lengths
+from .engine import band_mask, solve, solve_alignment, valid_cells
+from .recursions import DROP_DTW, OTAM, SOFT_DTW
+
+INF = float("inf")
+
+
+def _prepare(cost, gamma, x_lengths, y_lengths, bandwidth=None):
+    """Validate, zero the padding, apply the band; return flat (B, N, M) cost and lengths."""
+    if not isinstance(cost, torch.Tensor):
+        raise TypeError(f"cost must be a torch.Tensor, got {type(cost).__name__}")
+    if cost.dim() < 2:
+        raise ValueError(f"cost must have shape (..., N, M), got {tuple(cost.shape)}")
+    gamma = check_gamma(gamma)
+    *batch, n, m = cost.shape
+    batch = torch.Size(batch)
+    n_len = check_lengths(x_lengths, batch, n, "x_lengths", cost.device)
+    m_len = check_lengths(y_lengths, batch, m, "y_lengths", cost.device)
+    valid = valid_cells(n_len, m_len, n, m)
+    check_cost(cost, where=valid)
+    bandwidth = check_bandwidth(bandwidth, n_len, m_len)
+    cost = torch.where(valid, cost, torch.zeros((), dtype=cost.dtype, device=cost.device))
+    band = band_mask(n, m, bandwidth, cost.device)
+    if band is not None:
+        cost = cost.masked_fill(~band, INF)
+    return cost.reshape(-1, n, m), gamma, n_len.reshape(-1), m_len.reshape(-1), batch
+
+
+def soft_dtw(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
+    """Soft-DTW (Cuturi & Blondel, ICML 2017); ``gamma=0`` is hard DTW.
+
+        R[i,j] = C[i,j] + smin_gamma(R[i-1,j-1], R[i-1,j], R[i,j-1]),  R[-1,-1] = 0,
+        soft_dtw(C) = R[n-1, m-1].
+
+    cost (..., N, M) -> (...). O(NM) time per pair. ``bandwidth`` w restricts paths to the
+    Sakoe-Chiba band |i - j| <= w (a ValueError if that leaves a pair's end cell unreachable).
+    """
+    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths, bandwidth)
+    return solve(c[:, None], SOFT_DTW, gamma, n_len, m_len, None, backend).reshape(batch)
+
+
+def dtw(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
+    """Hard DTW: ``soft_dtw`` with gamma = 0, R[i,j] = C[i,j] + min(...)."""
+    return soft_dtw(cost, 0.0, x_lengths=x_lengths, y_lengths=y_lengths, bandwidth=bandwidth, backend=backend)
+
+
+def soft_dtw_alignment(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
+    """The expected alignment E = d soft_dtw / d C, (..., N, M): E[i,j] is the probability that
+    the Gibbs-weighted path visits (i, j). 0 <= E <= 1, E[0,0] = E[n-1,m-1] = 1."""
+    c, gamma, n_len, m_len, batch = _prepare(cost.detach(), gamma, x_lengths, y_lengths, bandwidth)
+    E = solve_alignment(c[:, None], SOFT_DTW, gamma, n_len, m_len, None, backend)
+    return E[:, 0].reshape(cost.shape)
+
+
+def dtw_path(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
+    """The optimal DTW path as a 0/1 tensor (..., N, M) (ties broken towards the diagonal)."""
+    return soft_dtw_alignment(cost, 0.0, x_lengths=x_lengths, y_lengths=y_lengths, bandwidth=bandwidth, backend=backend)
+
+
+def smooth_cost(cost, smooth_gamma=0.1):
+    """S2DTW's local neighbourhood smoothing (Ko et al., CVPR 2022):
+
+        S[i,j] = d[i,j] + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) over the neighbours that exist,
+        S[0,0] = d[0,0] - gs * log 3 (the three missing neighbours count as 0).
+    """
+    gs = check_gamma(smooth_gamma, "smooth_gamma")
+    left = torch.nn.functional.pad(cost[..., :, :-1], (1, 0), value=INF)
+    up = torch.nn.functional.pad(cost[..., :-1, :], (0, 0, 1, 0), value=INF)
+    diag = torch.nn.functional.pad(cost[..., :-1, :-1], (1, 0, 1, 0), value=INF)
+    neighbours = torch.stack([left, up, diag])  # (3, ..., N, M)
+    origin = torch.zeros_like(neighbours[..., :1, :1])
+    neighbours = torch.cat([torch.cat([origin, neighbours[..., :1, 1:]], -1), neighbours[..., 1:, :]], -2)
+    smin = neighbours.amin(0) if gs == 0 else -gs * torch.logsumexp(-neighbours / gs, dim=0)
+    return cost + smin
+
+
+def s2dtw_grid(cost, smooth_gamma=0.1, skip_cost=0.5):
+    """S2DTW's weak-alignment grid: (..., 2N+1, 2M+1) with G[2i+1, 2j+1] = S[i,j] and every other
+    cell the skip cost tau, so that a path may skip a clip or a sentence by walking over tau."""
+    tau = check_gamma(skip_cost, "skip_cost") if not isinstance(skip_cost, float) or skip_cost >= 0 else skip_cost
+    smoothed = smooth_cost(cost, smooth_gamma)
+    *batch, n, m = cost.shape
+    grid = smoothed.new_full((*batch, 2 * n + 1, 2 * m + 1), float(tau))
+    grid[..., 1::2, 1::2] = smoothed
+    return grid
+
+
+def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y_lengths=None,
+          bandwidth=None, backend="auto"):
+    """S2DTW, the weak alignment of VT-TWINS (Ko et al., CVPR 2022), for any N and M:
+
+        S2DTW(d) = soft_dtw_gamma(G),  G = s2dtw_grid(smooth(d, smooth_gamma), skip_cost),
+
+    with d the base cost (VT-TWINS: d = -<v_i, t_j> on L2-normalised embeddings). cost (..., N, M)
+    -> (...). Published defaults: gamma = smooth_gamma = 0.1, skip_cost = 0.5.
+    """
+    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths, bandwidth)
+    grid = s2dtw_grid(c, smooth_gamma, skip_cost)
+    band = None if bandwidth is None else 2 * bandwidth + 1
+    value = soft_dtw(grid, gamma, x_lengths=2 * n_len + 1, y_lengths=2 * m_len + 1, bandwidth=band, backend=backend)
+    return value.reshape(batch)
+
+
+def otam(cost, gamma=0.1, *, x_lengths=None, y_lengths=None, backend="auto"):
+    """OTAM (Cao et al., CVPR 2020) in one direction, as TempCLR uses it (``gamma=0`` is hard).
+
+    C is padded with a zero column on each side; the path may start in any row of the left pad
+    column, the first row accumulates, and vertical moves are allowed only in the first real
+    column and the right pad column; OTAM(C) = R[n-1, m+1]. TempCLR sums OTAM(C) + OTAM(C^T).
+    """
+    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
+    padded = torch.nn.functional.pad(c, (0, 1))  # the right pad column; the left one is R[i,-1] = 0
+    cols = torch.arange(c.shape[-1] + 1, device=c.device)
+    col_mask = (cols == 0) | (cols == m_len[:, None])  # (B, M + 1): where vertical moves are allowed
+    return solve(padded[:, None], OTAM, gamma, n_len, m_len + 1, col_mask, backend).reshape(batch)
+
+
+def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, backend="auto"):
+    """Drop-DTW (Dvornik et al., NeurIPS 2021): steps are rows, clips are columns; every step is
+    matched in order, each clip j is matched or dropped at cost drop[j].
+
+        Dp[i,j] = C[i,j] + smin(Dp[i-1,j-1], Dm[i-1,j-1], Dp[i,j-1])
+        Dm[i,j] = drop[j] + smin(Dp[i,j-1], Dm[i,j-1]),  Dm[0,0] = 0, Dm[0,j] = sum(drop[:j])
+        drop_dtw = smin(Dp[n,m], Dm[n,m])          (1-based tables, as in the paper)
+
+    cost (..., N, M), drop_cost (..., M) (broadcastable; +inf forbids dropping) -> (...).
+    """
+    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
+    if bool((n_len > m_len).any()):
+        raise ValueError("drop_dtw matches every step (row) to at least one clip (column): "
+                         "x_lengths must not exceed y_lengths")
+    if not isinstance(drop_cost, torch.Tensor):
+        drop_cost = torch.as_tensor(drop_cost, dtype=cost.dtype, device=cost.device)
+    check_cost(drop_cost.unsqueeze(-2), "drop_cost", allow_inf=True)
+    n, m = c.shape[-2:]
+    try:
+        drop = drop_cost.to(c.dtype).expand(*batch, m).reshape(-1, m)
+    except RuntimeError:
+        raise ValueError(f"drop_cost must broadcast to (..., M) = {(*batch, m)}, got {tuple(drop_cost.shape)}") from None
+    drop = torch.where(torch.arange(m, device=c.device) < m_len[:, None], drop, torch.zeros((), dtype=c.dtype, device=c.device))
+    matched = torch.nn.functional.pad(c, (0, 0, 1, 0), value=INF)  # row 0: no step yet
+    dropped = drop[:, None, :].expand(-1, n + 1, m)
+    grid = torch.stack([matched, dropped], dim=1)  # (B, 2, N + 1, M)
+    return solve(grid, DROP_DTW, gamma, n_len + 1, m_len, None, backend).reshape(batch)
+
+
+def expected_alignment(kernel, cost, *args, **kwargs):
+    """d kernel(cost) / d cost for any kernel above (S2DTW, OTAM and Drop-DTW included), by autograd
+    through the engine's backward: (..., N, M)."""
+    with torch.enable_grad():
+        leaf = cost.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(kernel(leaf, *args, **kwargs).sum(), leaf)
+    return grad
