@@ -50,6 +50,7 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: di
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is as readable as any data file
         os.replace(tmp, path)
     except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
         Path(tmp).unlink(missing_ok=True)

@@ -39,7 +39,8 @@ STEP_TEMPLATE = "write {a} {w}"
 
 
 def article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
+    """By sound: "an eight", but "a one"."""
+    return "an" if word[0] in "aeiou" and word != "one" else "a"
 
 
 def phrase(digit: int, template: str = STEP_TEMPLATE) -> str:
