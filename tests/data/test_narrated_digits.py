@@ -198,3 +198,18 @@ def test_registry_prompts_and_tokenizer_cover_the_vocabulary():
     assert digit_prompts("a photo of {a} {w}")[1] == "a photo of a one"
     tok = Tokenizer.fit(ds.all_texts())
     assert (tok.encode(prompts) != 1).all()  # no unknown word in the prompts
+
+
+def test_noise_scales_the_narration_knobs_together():
+    from vtbench.data import NarratedDigits
+    clean = NarratedDigits("val", noise=0.0, cache_dir=None).config
+    assert (clean.shift_mean, clean.shift_std, clean.p_unnarrated, clean.filler_rate) == (0, 0, 0, 0)
+    base = NarratedDigits("val", cache_dir=None).config
+    double = NarratedDigits("val", noise=2.0, cache_dir=None).config
+    assert double.shift_std == 2 * base.shift_std and double.shift_mean == 2 * base.shift_mean
+    assert double.p_unnarrated == min(2 * base.p_unnarrated, 0.95)
+    assert double.filler_rate == min(2 * base.filler_rate, 0.9)
+    assert double.pixel_noise == base.pixel_noise  # only the alignment noise moves
+    import pytest
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0"):
+        NarratedDigits("val", noise=-1.0, cache_dir=None)

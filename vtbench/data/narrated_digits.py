@@ -236,6 +236,8 @@ class NarratedDigits(Dataset):
       val / test pools (keep them equal across the splits you compare: the pools stay disjoint);
     * ``seed`` fixes the tasks (shared by all splits) and every video; ``preset="clean"`` sets
       shift_mean = shift_std = p_unnarrated = filler_rate = 0 (perfect alignment);
+    * ``noise`` scales those four narration knobs at once (0 = clean, 1 = the defaults, 2 = twice
+      the shift and twice the unnarrated/filler rates, capped below 1): the axis of the ablation;
     * ``cache_dir``: "auto" (see :func:`vtbench.data.cache.default_cache_dir`), a folder, or None.
     """
 
@@ -246,11 +248,11 @@ class NarratedDigits(Dataset):
                  max_shift_px: int = 1, pixel_noise: float = 0.05, background_noise: float = 0.15,
                  shift_mean: float = -1.0, shift_std: float = 3.0, p_unnarrated: float = 0.3,
                  filler_rate: float = 0.4, filler_len=(2, 8), pool_fractions=(0.6, 0.2, 0.2),
-                 pool_seed: int = 0, cache_dir="auto"):
+                 pool_seed: int = 0, noise: float = 1.0, cache_dir="auto"):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         knobs = {k: v for k, v in locals().items() if k in _KNOBS}
-        knobs = _apply_preset(preset, knobs)
+        knobs = _scale_noise(_apply_preset(preset, knobs), noise)
         if knobs["videos_per_task"] is None:
             knobs["videos_per_task"] = DEFAULT_VIDEOS_PER_TASK[split]
         for name in ("steps_per_task", "clips_per_step", "background_len", "filler_len", "pool_fractions"):
@@ -359,6 +361,22 @@ def _apply_preset(preset: str | None, knobs: dict) -> dict:
             raise ValueError(f"preset={preset!r} sets {name}={value}; got {name}={knobs[name]}")
         knobs[name] = value
     return knobs
+
+
+NOISE_KNOBS = ("shift_mean", "shift_std", "p_unnarrated", "filler_rate")
+
+
+def _scale_noise(knobs: dict, noise: float) -> dict:
+    """Scale the alignment noise: ``noise=0`` is the clean preset, 1 the defaults, 2 twice as
+    weak an alignment (probabilities capped below 1); the other knobs are left alone."""
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    if noise == 1:
+        return knobs
+    scaled = {name: knobs[name] * noise for name in NOISE_KNOBS}
+    scaled["p_unnarrated"] = min(scaled["p_unnarrated"], 0.95)
+    scaled["filler_rate"] = min(scaled["filler_rate"], 0.9)
+    return {**knobs, **scaled}
 
 
 def _validate(cfg: DigitsConfig) -> None:
