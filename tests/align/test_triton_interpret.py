@@ -1,0 +1,300 @@
+"""The triton backend against the torch reference, through the public API.
+
+Without a GPU the kernels run on CPU tensors in Triton's interpreter: TRITON_INTERPRET=1 must be set
+before triton is first imported in the process (Triton decides at decoration time, its own library
+included), so this module sets it first thing; it stays set for the rest of the session (no other
+CPU code uses Triton). Should triton have been imported earlier (another test module), the tests
+here run in a fresh pytest process instead. Shapes are tiny: the interpreter runs every kernel
+step in numpy. With a GPU the same tests run the compiled kernels on CUDA, and the large-shape
+tests at the end run too.
+"""
+import importlib
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import torch
+
+if not torch.cuda.is_available() and __name__ != "__main__":
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import pytest  # noqa: E402
+
+triton = pytest.importorskip("triton")
+
+import vtbench.align as va  # noqa: E402
+from vtbench.align import backends  # noqa: E402
+from vtbench.align.backends import triton_dp  # noqa: E402
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+TRITON_INTERPRETED = not isinstance(triton.language.standard.max, triton.runtime.JITFunction)
+if DEVICE.type == "cpu" and TRITON_INTERPRETED and not triton_dp._INTERPRETED:  # imported before the env var
+    importlib.reload(triton_dp)
+TRITON_CAME_FIRST = DEVICE.type == "cpu" and not TRITON_INTERPRETED
+COMPILED = DEVICE.type == "cuda" and not triton_dp._INTERPRETED
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's log(0), inf - inf in masked lanes
+
+
+@pytest.fixture(autouse=True)
+def interpreter_in_this_process(request):
+    if TRITON_CAME_FIRST and request.node.name != "test_in_a_fresh_process_if_triton_came_first":
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set: run in a fresh process")
+
+
+@pytest.mark.skipif(not TRITON_CAME_FIRST, reason="the tests run in this process")
+def test_in_a_fresh_process_if_triton_came_first():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def both_backends(kernel, cost, extra=(), **kwargs):
+    """Values and gradients (w.r.t. cost and each tensor in ``extra``) from torch and triton."""
+    out = {}
+    for backend in ("torch", "triton"):
+        leaves = [cost.detach().clone().requires_grad_(True)] + [e.detach().clone().requires_grad_(True) for e in extra]
+        value = kernel(*leaves, backend=backend, **kwargs)
+        weights = torch.arange(1, value.numel() + 1, dtype=value.dtype, device=value.device).reshape(value.shape)
+        grads = torch.autograd.grad((value * weights).sum(), leaves)  # distinct weights: no cancelling pairs
+        out[backend] = (value.detach(), grads)
+    return out["torch"], out["triton"]
+
+
+def assert_same(ref, got, rtol, atol):
+    (v_ref, g_ref), (v_got, g_got) = ref, got
+    assert v_got.dtype == v_ref.dtype and v_got.shape == v_ref.shape
+    torch.testing.assert_close(v_got, v_ref, rtol=rtol, atol=atol)
+    for a, b in zip(g_got, g_ref):
+        assert not torch.isnan(a).any()
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
+def tolerance(dtype):
+    """float64: float64 throughout, ulps apart. float32: float64 R, float32 exp/log (module docstring)."""
+    return (1e-10, 1e-10) if dtype == torch.float64 else (1e-5, 2e-6)
+
+
+def rand(*shape, dtype=torch.float64, seed=0, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, generator=g, dtype=torch.float64) * scale).to(dtype=dtype, device=DEVICE)
+
+
+def lengths(*values):
+    return torch.tensor(values, device=DEVICE)
+
+
+VARIANTS = ["soft_dtw", "s2dtw", "otam", "drop_dtw"]
+
+
+def variant_case(name, dtype):
+    """Every variant with per-pair lengths: (kernel, cost, extra tensors with gradients, kwargs)."""
+    if name == "soft_dtw":
+        return va.soft_dtw, rand(3, 6, 5, dtype=dtype), (), dict(x_lengths=lengths(6, 2, 4), y_lengths=lengths(5, 5, 1))
+    if name == "s2dtw":
+        return va.s2dtw, rand(2, 3, 4, dtype=dtype) - 0.5, (), dict(x_lengths=lengths(3, 2), y_lengths=lengths(4, 2))
+    if name == "otam":
+        return va.otam, rand(3, 5, 4, dtype=dtype), (), dict(x_lengths=lengths(5, 3, 1), y_lengths=lengths(4, 2, 3))
+    drop = rand(3, 6, dtype=dtype, seed=1)
+    drop[0, 2] = float("inf")  # a clip that may not be dropped
+    kwargs = dict(x_lengths=lengths(4, 2, 3), y_lengths=lengths(6, 5, 3))
+    return va.drop_dtw, rand(3, 4, 6, dtype=dtype), (drop,), kwargs
+
+
+def check_variant(name, dtype, gamma):
+    kernel, cost, extra, kwargs = variant_case(name, dtype)
+    ref, got = both_backends(lambda *a, **kw: kernel(*a, gamma=gamma, **kw), cost, extra=extra, **kwargs)
+    assert_same(ref, got, *tolerance(dtype))
+
+
+def test_available_here_but_not_on_other_devices():
+    assert triton_dp.available(DEVICE)
+    assert backends.select("triton", DEVICE) is triton_dp
+    assert not triton_dp.available(torch.device("meta"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("gamma", [0.7, 0.0])
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_variant_with_lengths_matches_torch(name, gamma, dtype):
+    check_variant(name, dtype, gamma)
+
+
+def test_published_oracle_values():
+    rs = np.random.RandomState(0)
+    X, Y = rs.randn(5, 4), rs.randn(6, 4)
+    C = torch.tensor(((X[:, None] - Y[None]) ** 2).sum(-1), device=DEVICE)
+    assert va.dtw(C, backend="triton").item() == pytest.approx(63.94357673585416, abs=1e-10)
+    for gamma, value in {0.1: 63.940001676610855, 1: 62.96537826289487, 100: -555.7120356458902}.items():
+        assert va.soft_dtw(C, gamma, backend="triton").item() == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [0.3, 0.0])
+def test_band_puts_inf_costs_without_nan(gamma):
+    cost = rand(2, 7, 5)
+    ref, got = both_backends(lambda c, **kw: va.soft_dtw(c, gamma, **kw), cost, bandwidth=2)
+    assert_same(ref, got, 1e-10, 1e-10)
+    assert torch.isfinite(got[0]).all()
+
+
+def test_hard_ties_go_to_the_first_move_as_in_torch():
+    """Integer costs tie everywhere: E at gamma = 0 is the path of the first argmin, as torch's."""
+    g = torch.Generator().manual_seed(3)
+    cost = torch.randint(0, 2, (3, 6, 6), generator=g).double().to(DEVICE)
+    for kernel in (va.soft_dtw, va.otam):
+        ref, got = both_backends(lambda c, **kw: kernel(c, 0.0, **kw), cost)
+        assert_same(ref, got, 0, 0)
+    drop = torch.ones(3, 6, dtype=torch.float64, device=DEVICE)
+    ref, got = both_backends(lambda c, d, **kw: va.drop_dtw(c, d, 0.0, **kw), cost[:, :4], extra=(drop,))
+    assert_same(ref, got, 0, 0)
+
+
+def test_alignment_without_autograd():
+    cost = rand(2, 5, 7)
+    for gamma in (0.5, 0.0):
+        ref = va.soft_dtw_alignment(cost, gamma, backend="torch")
+        torch.testing.assert_close(va.soft_dtw_alignment(cost, gamma, backend="triton"), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_float32_small_gamma_large_costs_stays_exact():
+    """|R| ~ 1e3 and gamma = 1e-3: float32 accumulation would lose the soft-min weights entirely."""
+    cost = rand(2, 12, 10, dtype=torch.float32, scale=100.0)
+    reference = va.soft_dtw_alignment(cost.double(), 1e-3, backend="torch")
+    got = va.soft_dtw_alignment(cost, 1e-3, backend="triton")
+    assert got.dtype == torch.float32
+    assert (got.double() - reference).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_many_stripes_groups_and_problems_per_program(name, monkeypatch):
+    """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
+    per stripe (rows handed over through memory), several problems per program, several programs."""
+    monkeypatch.setattr(triton_dp, "_WARP", 2)
+    monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
+    monkeypatch.setattr(triton_dp, "_TILE", 8)
+    monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
+    cost = variant_case(name, torch.float64)[1]
+    assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
+    for gamma in (0.5, 0.0):
+        check_variant(name, torch.float64, gamma)
+
+
+def compile_for_h100(kernel, rec, dtype, hard, n, batch):
+    """Compile one kernel to an sm_90 cubin (no GPU needed), with the launch constants of a batch."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    cost = torch.empty((batch, rec.n_states, n, n), dtype=dtype, device="meta")
+    _, meta = triton_dp._launch(cost, 0.0 if hard else 0.1, True if rec.has_masked_moves else None)
+    num_warps = meta.pop("num_warps")
+    fp = "*fp64" if dtype == torch.float64 else "*fp32"
+    if kernel is triton_dp._forward_kernel:
+        signature = {"C": fp, "R": "*fp64", "CHOICE": "*i8" if hard else "*fp64"}
+        constexprs = dict(triton_dp._compile_time(rec), **meta)
+    else:
+        signature = {"C": fp, "R": fp if hard else "*fp64", "CHOICE": "*i8" if hard else "*fp64",
+                     "E": fp, "SEED": "*fp64"}
+        constexprs = dict(MOVES=triton_dp._compile_time(rec)["MOVES"], **meta)
+    signature.update({"N_LEN": "*i64", "M_LEN": "*i64", "COL_MASK": "*i8" if meta["HAS_MASK"] else "*i64",
+                      "GAMMA": "*fp64", "B": "i32", "N": "i32", "M": "i32"})
+    signature.update({name: "constexpr" for name in constexprs})
+    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+
+
+def compile_every_kernel_for_an_h100():
+    for rec in va.RECURSIONS.values():
+        for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
+            for dtype, hard, n, batch in ((torch.float32, False, 17, 65536), (torch.float64, True, 2048, 64)):
+                compiled = compile_for_h100(kernel, rec, dtype, hard, n, batch)
+                assert compiled.asm["cubin"]
+                print(rec.name, kernel.__name__, dtype, "hard" if hard else "soft", n, "compiled")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="the CUDA tests compile and run the kernels")
+def test_kernels_compile_for_an_h100():
+    """The interpreter does not check what only the compiler does (constexpr globals, loop-carried
+    types, layouts): compile every kernel to sm_90 machine code, small-problem and large tiles, in
+    a process without TRITON_INTERPRET (this file run as a script)."""
+    pytest.importorskip("triton.backends.nvidia")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
+    done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("compiled") == 2 * 2 * len(va.RECURSIONS)
+
+
+# ------------------------------------------------------------------------------ CUDA, large
+
+
+cuda_only = pytest.mark.skipif(not COMPILED, reason="needs a CUDA GPU (compiled kernels)")
+
+
+def cuda_rand(*shape, seed=0):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    return torch.rand(*shape, generator=g, device="cuda")
+
+
+def relative_gap(got, ref):
+    return ((got.double() - ref.double()).abs().max() / ref.double().abs().max().clamp_min(1e-30)).item()
+
+
+@cuda_only
+@pytest.mark.slow
+@pytest.mark.parametrize("batch, n, m", [(64, 128, 128), (64, 512, 512), (2, 2048, 2048), (4, 3000, 700)])
+def test_cuda_soft_dtw_large(batch, n, m):
+    x, y = cuda_rand(batch, n, 16), cuda_rand(batch, m, 16, seed=1)
+    cost = va.pairwise_cost(x, y, "sqeuclidean")
+    ref, got = both_backends(lambda c, **kw: va.soft_dtw(c, 0.1, **kw), cost)
+    assert relative_gap(got[0], ref[0]) < 1e-6
+    assert relative_gap(got[1][0], ref[1][0]) < 1e-5
+
+
+@cuda_only
+@pytest.mark.slow
+def test_cuda_contrastive_s2dtw_all_pairs():
+    """The VT-TWINS loss over 256 videos: 65,536 S2DTW problems of 8 x 8 (17 x 17 grids)."""
+    v = torch.nn.functional.normalize(cuda_rand(256, 8, 32) - 0.5, dim=-1)
+    t = torch.nn.functional.normalize(cuda_rand(256, 8, 32, seed=1) - 0.5, dim=-1)
+    cost = -torch.einsum("vnd,tmd->vtnm", v, t)  # (256, 256, 8, 8)
+    ref, got = both_backends(lambda c, **kw: va.s2dtw(c, 0.1, **kw), cost)
+    assert relative_gap(got[0], ref[0]) < 1e-6
+    assert relative_gap(got[1][0], ref[1][0]) < 1e-5
+
+
+@cuda_only
+@pytest.mark.slow
+@pytest.mark.parametrize("gamma", [0.1, 0.0])
+def test_cuda_variants_with_lengths(gamma):
+    batch, n, m = 16, 90, 130
+    g = torch.Generator(device="cuda").manual_seed(0)
+    xl = torch.randint(1, n + 1, (batch,), generator=g, device="cuda")
+    yl = torch.maximum(torch.randint(1, m + 1, (batch,), generator=g, device="cuda"), xl)
+    cost, drop = cuda_rand(batch, n, m).double(), cuda_rand(batch, m, seed=2).double()
+    lens = dict(x_lengths=xl, y_lengths=yl)
+    assert_same(*both_backends(lambda c, **k: va.soft_dtw(c, gamma, **k), cost, **lens), 1e-9, 1e-9)
+    assert_same(*both_backends(lambda c, **k: va.otam(c, gamma, **k), cost, **lens), 1e-9, 1e-9)
+    dropping = both_backends(lambda c, d, **k: va.drop_dtw(c, d, gamma, **k), cost, extra=(drop,), **lens)
+    assert_same(*dropping, 1e-9, 1e-9)
+    short = dict(x_lengths=xl.clamp(max=20), y_lengths=yl.clamp(max=24))
+    assert_same(*both_backends(lambda c, **k: va.s2dtw(c, gamma, **k), cost[:, :20, :24] - 0.5, **short), 1e-9, 1e-9)
+
+
+@cuda_only
+@pytest.mark.slow
+def test_cuda_float32_small_gamma_precision():
+    x, y = cuda_rand(256, 8), cuda_rand(256, 8, seed=1)
+    cost = torch.cdist(x, y).square()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = va.soft_dtw_alignment(cost, 1e-3, backend="triton")
+    ref = va.soft_dtw_alignment(cost.double(), 1e-3, backend="torch")
+    assert relative_gap(got, ref) < 1e-6
+
+
+if __name__ == "__main__":  # used by test_kernels_compile_for_an_h100
+    compile_every_kernel_for_an_h100()

@@ -1,0 +1,393 @@
+"""The triton backend: the engine's anti-diagonal wavefront as Triton kernels, for CUDA tensors.
+
+    forward   R_s[i,j]  = C_s[i,j] + smin_gamma { R_s'[i-di, j-dj] : (s', di, dj) in moves[s] }
+    backward  E_s'[i,j] = sum over the moves (s', di, dj) of every state s of
+                          E_s[i+di, j+dj] * exp((R_s[i+di, j+dj] - C_s[i+di, j+dj] - R_s'[i,j]) / gamma)
+              (gamma = 0: the weight is 1 when the move is the successor's first argmin, else 0)
+
+Same interface and the same numbers as the torch reference (``torch_ref``), which defines the
+semantics: start cells, masked moves, +inf costs without NaN, the first-argmin tie-break, lengths.
+Every Recursion is compiled into its own specialised kernels: its moves and start cells are
+``tl.constexpr`` tuples, so the loops over states and moves unroll at compile time.
+
+Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded
+up to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
+stripes follow). Step t of a stripe holds its anti-diagonal, the cells (i0 + l, t - l), l < ROWS,
+as a (P * W, LANES) register tile: W groups of LANES <= 32 consecutive rows per problem, each
+group on the lanes of one warp. Each state's previous diagonal stays in registers, with its shift
+by one lane (``tl.gather`` within a warp: a shuffle), the cells one row up: the vertical
+predecessors of this step and the diagonal ones of the next. A group's first lane reads the row
+above it from R in global memory, where the group above stored it one step earlier (or the
+previous stripe did). Small problems (the contrastive batch: B^2 grids of 8-32 steps) share a
+program, P of them side by side. The backward pass is the same walk in reverse, pulling E from
+the successors on the two following diagonals (a group's last lane reads the row below it).
+
+Precision. R is accumulated and stored in float64, so the differences R[cell] - C[cell] - R[pred]
+that the soft-min weights exponentiate stay exact even when |R| is large and gamma is small (the
+failure of float32 peers). Float64 costs are computed in float64 throughout (the reference's
+numbers to ~1e-15). For float32 costs exp and log run in float32 on those float64 differences, so
+their error does not grow with |R|: E stays within ~1e-7 of the float64 reference at small gamma
+and ~1e-6 (of max E) at gamma ~ 1, for an exp and a log per move that cost a fraction of float64's.
+``saved`` is (R (B, S, N, M) float64, or at gamma = 0 the int8 index of each cell's argmin move;
+the final-state seeds of E, (B, S) float64).
+
+The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
+before this module was imported (the tests do that); the interpreter is slow, so only small shapes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from ..recursions import Recursion
+from .torch_ref import _smin, _weights
+
+INF = tl.constexpr(float("inf"))  # a constexpr: kernels may read it
+_KIND = {(1, 1): 0, (1, 0): 1, (0, 1): 2}  # diagonal, vertical, horizontal: index into a cell's predecessors
+_ROWS_FROM = {None: (0, -1), "corner": (-1, -1), "left": (0, 2**30), "left_first": (0, 0)}
+_WARP = 32  # rows per group: one warp's lanes, shifted by warp shuffles
+_MAX_ROWS = 2048  # rows per stripe: the groups of one program, stacked
+_TILE = 256  # cells per step of one program when P small problems share it
+_PROGRAMS = 256  # pack problems only while at least this many programs remain
+
+
+def available(device) -> bool:
+    """True on CUDA; on CPU only in Triton's interpreter (TRITON_INTERPRET=1 set before import)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and _INTERPRETED and os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# ----------------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def _boundary(START: tl.constexpr, i, j):
+    """R_s at a cell outside the grid: 0 at the start cells R_s[i, -1], START[0] <= i <= START[1]
+    (R[-1, -1] for a corner start), +inf everywhere else."""
+    is_start = (j == -1) & (i >= START[0]) & (i <= START[1])
+    return tl.where(is_start, 0.0, INF).to(tl.float64)
+
+
+@triton.jit
+def _row_up(x, first):
+    """The cell one row up on a stored diagonal: y[:, l] = x[:, l - 1], y[:, 0] = first (G, 1).
+    Along the lanes of a warp: tl.gather is then a warp shuffle."""
+    lane = tl.arange(0, x.shape[1])[None, :]
+    shifted = tl.gather(x, tl.broadcast_to(tl.maximum(lane - 1, 0), x.shape), 1)
+    return tl.where(lane == 0, first, shifted)
+
+
+@triton.jit
+def _row_down(x, last):
+    """The cell one row down on a stored diagonal: y[:, l] = x[:, l + 1], y[:, -1] = last (G, 1)."""
+    lane = tl.arange(0, x.shape[1])[None, :]
+    shifted = tl.gather(x, tl.broadcast_to(tl.minimum(lane + 1, x.shape[1] - 1), x.shape), 1)
+    return tl.where(lane == x.shape[1] - 1, last, shifted)
+
+
+@triton.jit
+def _above(R, state, row, col, n, m, START: tl.constexpr, M):
+    """R_s[row, col], (G, 1): the row above a group (stored by the group above or the previous
+    stripe), or the boundary."""
+    row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)  # (G, 1): no scalar & tensor masks
+    inside = (row >= 0) & (row < n) & (col >= 0) & (col < m)
+    value = tl.load(R + state + row * M + col, mask=inside, other=INF)
+    return tl.where(inside, value, _boundary(START, row, col))
+
+
+@triton.jit
+def _below(E, R, C, CHOICE, state, row, col, n, m, M, HARD: tl.constexpr):
+    """(E_s, decision_s) of cell (row, col) below a group (stored by the group below or the next
+    stripe), (G, 1) each; zero outside the problem."""
+    row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
+    inside = (row < n) & (col >= 0) & (col < m)
+    at = state + row * M + col
+    e = tl.load(E + at, mask=inside, other=0.0).to(tl.float64)
+    if HARD:
+        key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
+    else:
+        key = tl.load(R + at, mask=inside, other=0.0) - tl.load(C + at, mask=inside, other=0.0).to(tl.float64)
+    return e, key
+
+
+@triton.jit
+def _pred(MOVE: tl.constexpr, preds, vertical):
+    """R of the predecessor a move (src, kind, masked) names; +inf where a masked move is barred."""
+    value = preds[MOVE[0]][MOVE[1]]
+    if MOVE[2]:
+        value = tl.where(vertical, value, INF)
+    return value
+
+
+@triton.jit
+def _relax(MOVES_S: tl.constexpr, cost, preds, vertical, gamma, HARD: tl.constexpr, MATH: tl.constexpr):
+    """C_s + smin_gamma over the moves of state s, and the first argmin (the move gamma = 0 takes).
+
+    smin is computed as torch_ref does: shift by the minimum (0 when every predecessor is +inf,
+    which then gives +inf, never inf - inf)."""
+    low = _pred(MOVES_S[0], preds, vertical)
+    choice = tl.zeros(low.shape, tl.int32)
+    for k in tl.static_range(1, len(MOVES_S)):
+        value = _pred(MOVES_S[k], preds, vertical)
+        better = value < low  # strict: a tie keeps the earlier move, as torch.argmin does
+        low = tl.where(better, value, low)
+        choice = tl.where(better, k, choice)
+    if HARD:
+        smin = low
+    else:
+        shift = tl.where(low == INF, 0.0, low)
+        total = tl.zeros(low.shape, MATH)
+        for k in tl.static_range(len(MOVES_S)):
+            total += tl.exp((-(_pred(MOVES_S[k], preds, vertical) - shift) / gamma).to(MATH))
+        smin = shift - gamma * tl.log(total).to(tl.float64)
+    return cost + smin, choice
+
+
+@triton.jit
+def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, gamma, HARD: tl.constexpr,
+          MATH: tl.constexpr):
+    """Sum over the moves (s, k) out of state TARGET of E_s[succ] * d smin_s[succ] / d R_TARGET[cell].
+
+    own: R_TARGET on this diagonal; succ[s][kind] = (E_s, decision_s) of the successor reached by a
+    move of that kind; a successor with E = 0 is skipped, so unreachable cells never meet inf - inf."""
+    total = tl.zeros(own.shape, tl.float64)
+    for s in tl.static_range(len(MOVES)):
+        for k in tl.static_range(len(MOVES[s])):
+            if MOVES[s][k][0] == TARGET:
+                e = succ[s][MOVES[s][k][1]][0]
+                key = succ[s][MOVES[s][k][1]][1]
+                take = e > 0
+                if MOVES[s][k][2]:
+                    take = take & col_ok[MOVES[s][k][1]]
+                if HARD:
+                    total += tl.where(take & (key == k), e, 0.0)
+                else:
+                    weight = tl.exp((-(own - key) / gamma).to(MATH)).to(tl.float64)
+                    total += tl.where(take, e * weight, 0.0)
+    return total
+
+
+@triton.jit
+def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr):
+    """This program's cells of one step: P problems x W groups of LANES rows, a (P * W, LANES) tile.
+
+    Returns b (G, 1) the problem of each group, first (G, 1) the group's first row in a stripe,
+    lane (G, LANES) each cell's row in the stripe, and the lengths n, m (G, 1) (0: no problem)."""
+    group = tl.arange(0, P * W)[:, None]
+    b = tl.program_id(0) * P + group // W
+    first = (group % W) * LANES
+    lane = first + tl.arange(0, LANES)[None, :]
+    n = tl.load(N_LEN + b, mask=b < B, other=0).to(tl.int32)
+    m = tl.load(M_LEN + b, mask=b < B, other=0).to(tl.int32)
+    return b, first, lane, n, m
+
+
+@triton.jit
+def _forward_kernel(
+    C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
+    MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
+    MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+):
+    """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; C, R (B, S, N, M)."""
+    S: tl.constexpr = len(MOVES)
+    ROWS: tl.constexpr = W * LANES  # rows per stripe
+    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
+    n_max = tl.max(n)
+    m_max = tl.max(m)
+    gamma = tl.load(GAMMA)
+    grid = b.to(tl.int64) * S * N * M  # (G, 1) offset of each problem's R_0
+    for i0 in range(0, n_max, ROWS):
+        tl.debug_barrier()  # row i0 - 1 was stored by other threads
+        i = i0 + lane
+        # per state: R on the stripe's previous diagonal t - 1 (t = -1: only (i0, -1) is inside), and
+        # R one row up on diagonal t - 2, which is this step's diagonal predecessor (i - 1, j - 1)
+        prev = ()
+        diag = ()
+        for s in tl.static_range(S):
+            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s], M)
+            prev = prev + (_boundary(STARTS[s], i, -1 - lane),)
+            diag = diag + (tl.where(lane == first, corner, INF),)
+        for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
+            if W > 1:
+                tl.debug_barrier()  # a group's first row reads the row the group above stored last step
+            j = t - lane
+            valid = (i < n) & (j >= 0) & (j < m)  # (G, LANES)
+            cell = grid + i * M + j
+            if HAS_MASK:
+                vertical = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
+            else:
+                vertical = valid
+            preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
+            up = ()
+            for s in tl.static_range(S):
+                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s], M)
+                up = up + (_row_up(prev[s], above),)
+                preds = preds + ((diag[s], up[s], prev[s]),)
+            new = ()
+            for s in tl.static_range(S):
+                at = cell + s * N * M
+                cost = tl.load(C + at, mask=valid, other=0.0).to(tl.float64)
+                r, choice = _relax(MOVES[s], cost, preds, vertical, gamma, HARD, MATH)
+                r = tl.where(valid, r, _boundary(STARTS[s], i, j))
+                tl.store(R + at, r, mask=valid)
+                if HARD:
+                    tl.store(CHOICE + at, choice.to(tl.int8), mask=valid)
+                new = new + (r,)
+            prev = new
+            diag = up  # (i - 1, j) now is (i - 1, j - 1) at the next step
+
+
+@triton.jit
+def _backward_kernel(
+    C, R, CHOICE, E, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
+    MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
+    MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+):
+    """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
+    backwards: stripes bottom-up, diagonals in reverse. E (B, S, N, M) zeroed, SEED (B, S)."""
+    S: tl.constexpr = len(MOVES)
+    ROWS: tl.constexpr = W * LANES
+    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
+    n_max = tl.max(n)
+    m_max = tl.max(m)
+    gamma = tl.load(GAMMA)
+    grid = b.to(tl.int64) * S * N * M
+    seed = ()
+    for s in tl.static_range(S):
+        seed = seed + (tl.load(SEED + b * S + s, mask=b < B, other=0.0),)
+    below = first + LANES  # (G, 1) the first row of the next group, relative to the stripe
+    n_stripes = tl.cdiv(n_max, ROWS)
+    for stripe in range(0, n_stripes):
+        i0 = (n_stripes - 1 - stripe) * ROWS
+        tl.debug_barrier()  # row i0 + ROWS was stored by other threads
+        i = i0 + lane
+        zero = tl.zeros(lane.shape, tl.float64)
+        steps = tl.minimum(n_max - i0, ROWS) + m_max - 1
+        # per state, (E, decision) on the stripe's next diagonal t + 1, and one row down on diagonal
+        # t + 2, which is this step's diagonal successor (i + 1, j + 1); the decision is the cell's
+        # smin of its predecessors, R - C, or at gamma = 0 the index of its argmin move
+        nxt = ()
+        diag = ()
+        for s in tl.static_range(S):
+            e_below, key_below = _below(E, R, C, CHOICE, grid + s * N * M, i0 + below, steps - below + 1, n, m, M, HARD)
+            nxt = nxt + ((zero, zero),)
+            diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
+        for back in range(0, steps):
+            if W > 1:
+                tl.debug_barrier()  # a group's last row reads the row the group below stored last step
+            t = steps - 1 - back
+            j = t - lane
+            valid = (i < n) & (j >= 0) & (j < m)
+            cell = grid + i * M + j
+            if HAS_MASK:  # a masked move is allowed by its successor's column: j + 1 or j
+                ok_j = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
+                ok_j1 = tl.load(COL_MASK + b * M + j + 1, mask=valid & (j + 1 < m), other=0) != 0
+            else:
+                ok_j = valid
+                ok_j1 = valid
+            succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
+            down = ()
+            for s in tl.static_range(S):
+                e_below, key_below = _below(E, R, C, CHOICE, grid + s * N * M, i0 + below, t - below + 1, n, m, M, HARD)
+                down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
+                succ = succ + ((diag[s], down[s], nxt[s]),)
+            new = ()
+            for s in tl.static_range(S):
+                at = cell + s * N * M
+                if HARD:
+                    own = zero
+                    key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
+                else:
+                    own = tl.load(R + at, mask=valid, other=INF)
+                    key = tl.where(valid, own - tl.load(C + at, mask=valid, other=0.0).to(tl.float64), 0.0)
+                e = tl.where((i == n - 1) & (j == m - 1), seed[s], 0.0)
+                e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), gamma, HARD, MATH)
+                e = tl.where(valid, e, 0.0)
+                tl.store(E + at, e.to(E.dtype.element_ty), mask=valid)
+                new = new + ((e, key),)
+            nxt = new
+            diag = down  # (i + 1, j) now is (i + 1, j + 1) at the next step
+
+
+# ------------------------------------------------------------------------------------ launch
+
+_INTERPRETED = not isinstance(_forward_kernel, triton.runtime.JITFunction)  # decided at import
+
+
+def _compile_time(rec: Recursion) -> dict:
+    """The Recursion as constexprs: moves[s] = ((src, kind, masked), ...), starts[s] = row range."""
+    if rec.n_states > 2:
+        raise NotImplementedError("the triton backend supports recursions with at most 2 states")
+    moves = tuple(tuple((mv.src, _KIND[(mv.di, mv.dj)], int(mv.masked)) for mv in ms) for ms in rec.moves)
+    return {"MOVES": moves, "STARTS": tuple(_ROWS_FROM[start] for start in rec.starts)}
+
+
+def _launch(cost: torch.Tensor, gamma: float, col_mask) -> tuple[tuple[int], dict]:
+    """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
+    program, MATH the dtype of exp and log."""
+    B, S, N, M = cost.shape
+    rows = min(triton.next_power_of_2(N), _MAX_ROWS)
+    lanes = min(rows, _WARP)
+    per_program = max(1, min(_TILE // rows, triton.next_power_of_2(triton.cdiv(B, _PROGRAMS))))
+    meta = {
+        "HARD": gamma == 0,
+        "HAS_MASK": col_mask is not None,
+        "MATH": tl.float64 if cost.dtype == torch.float64 else tl.float32,
+        "P": per_program,
+        "W": rows // lanes,
+        "LANES": lanes,
+        "num_warps": max(1, min(16, per_program * rows // 64)),
+    }
+    return (triton.cdiv(B, per_program),), meta
+
+
+def _common(cost, gamma, n_len, m_len, col_mask):
+    mask = n_len if col_mask is None else col_mask.to(torch.int8).contiguous()  # any pointer when unused
+    gamma_t = torch.full((1,), gamma, dtype=torch.float64, device=cost.device)
+    return cost.contiguous(), gamma_t, n_len.contiguous(), m_len.contiguous(), mask
+
+
+def _end_values(R, rec, n_len, m_len):
+    b = torch.arange(R.shape[0], device=R.device)
+    return torch.stack([R[b, s, n_len - 1, m_len - 1] for s in rec.final])  # (F, B)
+
+
+def _on(device: torch.device):
+    """Launch on the tensors' GPU (Triton launches on the current one)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask):
+    """cost (B, S, N, M) -> value (B,) in cost's dtype, and saved = (R or argmin moves, seeds)."""
+    B, S, N, M = cost.shape
+    grid, meta = _launch(cost, gamma, col_mask)
+    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask)
+    R = torch.empty((B, S, N, M), dtype=torch.float64, device=cost.device)
+    choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
+    with _on(cost.device):
+        _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, B, N, M, **_compile_time(rec), **meta)
+    finals = _end_values(R, rec, n_len, m_len)
+    value = _smin(finals, gamma)
+    seed = torch.zeros((B, S), dtype=torch.float64, device=cost.device)
+    seed[:, list(rec.final)] = torch.nan_to_num(_weights(finals, value, gamma), nan=0.0).T
+    return value.to(cost.dtype), (choice if meta["HARD"] else R, seed)
+
+
+def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask):
+    """The expected alignment E = d value / d cost, (B, S, N, M), in the cost's dtype."""
+    table, seed = saved
+    grid, meta = _launch(cost, gamma, col_mask)
+    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask)
+    B, S, N, M = cost.shape
+    E = torch.zeros_like(cost)
+    R, choice = (table, table) if not meta["HARD"] else (E, table)  # the unused one: any pointer
+    with _on(cost.device):
+        _backward_kernel[grid](cost, R, choice, E, seed, n_len, m_len, mask, gamma_t, B, N, M,
+                               MOVES=_compile_time(rec)["MOVES"], **meta)
+    return E
