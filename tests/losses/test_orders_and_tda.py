@@ -1,0 +1,60 @@
+"""TempCLR's sampled shuffles and VT-TWINS' temporal data augmentation."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vtbench.losses import count_orders, local_permutations, sample_orders
+from vtbench.losses.tda import augment, sample_permutation
+
+
+@given(n=st.integers(2, 7), k=st.integers(1, 40), seed=st.integers(0, 100))
+@settings(max_examples=40, deadline=None)
+def test_sampled_orders_are_distinct_shuffles(n, k, seed):
+    orders = sample_orders(n, k, generator=torch.Generator().manual_seed(seed))
+    assert orders.shape == (min(k, math.factorial(n) - 1), n)
+    as_tuples = {tuple(o) for o in orders.tolist()}
+    assert len(as_tuples) == len(orders) and tuple(range(n)) not in as_tuples
+    assert all(sorted(o) == list(range(n)) for o in as_tuples)
+
+
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=4), k=st.integers(1, 30))
+@settings(max_examples=40, deadline=None)
+def test_segment_then_clip_shuffles_keep_segments_together(sizes, k):
+    groups = [g for g, size in enumerate(sizes) for _ in range(size)]
+    n = len(groups)
+    total = count_orders(n, groups)
+    assert total == math.factorial(len(sizes)) * math.prod(math.factorial(s) for s in sizes) - 1
+    orders = sample_orders(n, k, groups)
+    assert len(orders) == min(k, total)
+    for order in orders.tolist():
+        seen = [groups[i] for i in order]
+        runs = [g for i, g in enumerate(seen) if i == 0 or seen[i - 1] != g]
+        assert len(runs) == len(set(runs)), f"segment split apart in {order}"
+    assert len({tuple(o) for o in orders.tolist()}) == len(orders)
+
+
+def test_local_permutations_match_brute_force():
+    assert len(local_permutations(8, 2)) == 400  # as METHODS.md says for n = 8
+    for n in range(1, 7):
+        brute = {p for p in itertools.permutations(range(n)) if all(abs(p[i] - i) <= 2 for i in range(n))}
+        assert {tuple(p) for p in local_permutations(n, 2).tolist()} == brute
+
+
+def test_tda_prefers_permutations_that_keep_the_self_similarity():
+    a, b, c = torch.tensor([[1.0, 0, 0], [0.6, 0.8, 0], [0, 0, 1]])
+    seq = torch.stack([a, a, b, c])  # swapping the first two items changes nothing, any other move does
+    g = torch.Generator().manual_seed(0)
+    draws = {tuple(sample_permutation(seq, generator=g).tolist()) for _ in range(60)}
+    assert draws == {(0, 1, 2, 3), (1, 0, 2, 3)}
+
+
+def test_tda_permutes_only_the_valid_prefix():
+    emb = torch.zeros(2, 5, 3)
+    emb[:, :2] = 1.0  # two identical items first: swappable
+    out = augment(emb + torch.arange(5.0)[None, :, None] * 10 * (torch.arange(5) >= 2)[None, :, None], torch.tensor([2, 1]))
+    assert torch.equal(out[:, 2:], (emb + torch.arange(5.0)[None, :, None] * 10)[:, 2:])
