@@ -1,0 +1,57 @@
+"""The flat config: presets, key=value overrides, errors that list what is valid."""
+from __future__ import annotations
+
+import pytest
+
+from vtbench.losses import LOSSES
+from vtbench.train import TrainConfig, make_config, parse_overrides, valid_keys
+from vtbench.train.cli import main
+
+
+@pytest.mark.parametrize("method", list(LOSSES))
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_every_method_has_both_presets(method, preset):
+    cfg = make_config(method, preset)
+    assert cfg.method == method and cfg.steps > 0
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg  # config.json round-trips
+
+
+def test_overrides_reach_fields_and_loss_hyperparameters_with_types():
+    cfg = make_config("tempclr", "quick", ["alpha=0.12", "aligner=otam", "steps=7", "jitter=true", "lr=1e-4"])
+    assert (cfg.loss_args["alpha"], cfg.loss_args["aligner"], cfg.steps, cfg.jitter, cfg.lr) == (0.12, "otam", 7, True, 1e-4)
+    assert cfg.to_dict()["alpha"] == 0.12  # flat
+
+
+def test_unknown_key_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['gama'\].*valid: .*steps.*gamma"):
+        make_config("vt-twins", "quick", ["gama=0.1"])
+    with pytest.raises(ValueError, match="alpha"):  # TempCLR's, not VT-TWINS'
+        make_config("vt-twins", "quick", ["alpha=0.5"])
+    assert "gamma" in valid_keys("vt-twins") and "alpha" not in valid_keys("vt-twins")
+
+
+def test_wrong_types_and_ranges_are_rejected():
+    with pytest.raises(ValueError, match="'steps' expects int, got 'many'"):
+        make_config("infonce", "quick", ["steps=many"])
+    with pytest.raises(ValueError, match="'symmetric' expects bool"):
+        make_config("vt-twins", "quick", ["symmetric=maybe"])
+    with pytest.raises(ValueError, match="out of range"):
+        make_config("infonce", "quick", ["batch_size=0"])
+    with pytest.raises(ValueError, match="expects int"):
+        TrainConfig(method="infonce", steps=1.5)
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["steps"])
+
+
+def test_unknown_method_and_preset_list_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: infonce, milnce, vt-twins, tempclr, cali-nce"):
+        make_config("clip")
+    with pytest.raises(ValueError, match="valid: quick, full"):
+        make_config("infonce", "medium")
+
+
+def test_cli_reports_bad_input_with_the_valid_choices(capsys, tmp_path):
+    assert main(["--method", "clip", "--out", str(tmp_path / "x")]) == 2
+    assert "valid: infonce, milnce, vt-twins, tempclr, cali-nce" in capsys.readouterr().err
+    assert main(["--method", "infonce", "--set", "colour=red", "--out", str(tmp_path / "x")]) == 2
+    assert "valid: " in capsys.readouterr().err

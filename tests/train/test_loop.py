@@ -1,0 +1,115 @@
+"""The training loop from Python: runs, checkpoints, metrics and every bad input of issue 3."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vtbench.losses import LOSSES, InfoNCE, LossOutput
+from vtbench.train import CheckpointError, TrainingDiverged, load_run, train
+from vtbench.train import batches, checkpoint
+
+
+@pytest.mark.parametrize("method", list(LOSSES))
+def test_every_method_trains_and_loads_back(tiny, method):
+    run_dir = train(tiny(method))
+    assert {"checkpoint.pt", "config.json", "metrics.jsonl"} <= {p.name for p in run_dir.iterdir()}
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [2, 4, 6] and all(r["loss"] == r["loss"] for r in lines)
+    assert json.loads((run_dir / "config.json").read_text())["method"] == method
+    run = load_run(run_dir)
+    assert run.step == 6 and run.config.method == method and not run.model.training
+    ids = run.tokenizer.encode(["now we write a three"], 16)[None]
+    assert run.model.encode_text(ids).shape == (1, 1, run.config.embed_dim)
+
+
+def test_a_finished_run_is_not_overwritten(tiny):
+    train(tiny())
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny())
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tiny, monkeypatch):
+    calls = {"n": 0}
+    forward = InfoNCE.forward
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        out = forward(self, *args, **kwargs)
+        return LossOutput(out.loss * float("nan"), out.stats) if calls["n"] == 5 else out
+
+    monkeypatch.setattr(InfoNCE, "forward", poisoned)
+    config = tiny()
+    with pytest.raises(TrainingDiverged, match=r"at step 5.*last good checkpoint.*\(step 3\)"):
+        train(config)
+    assert checkpoint.load(config.out)["step"] == 3
+
+
+def test_corrupt_and_foreign_checkpoints_are_clear_errors(tiny, tmp_path):
+    run_dir = train(tiny())
+    with pytest.raises(CheckpointError, match="of method 'infonce', not 'vt-twins'"):
+        load_run(run_dir, method="vt-twins")
+    with pytest.raises(CheckpointError, match="of method 'infonce', not 'milnce'"):
+        train(tiny("milnce", out=str(run_dir)), resume=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"\x00not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_run(run_dir)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a vtbench run"):
+        load_run(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_run(tmp_path / "missing")
+
+
+def test_resume_refuses_a_different_config(tiny):
+    run_dir = train(tiny(steps=3))
+    with pytest.raises(ValueError, match="lr=0.002 -> 0.1"):
+        train(tiny(steps=6, lr=0.1), resume=True)
+    train(tiny(steps=6), resume=True)  # more steps is allowed
+    assert load_run(run_dir).step == 6
+
+
+def test_empty_dataset_is_a_clear_error(tiny, monkeypatch):
+    monkeypatch.setattr(batches, "build_dataset", lambda *a, **k: [])
+    with pytest.raises(ValueError, match="train split is empty"):
+        train(tiny())
+
+
+def test_a_dataset_without_usable_videos_is_a_clear_error(tiny):
+    with pytest.raises(ValueError, match="no video .* gives what 'tempclr' needs"):
+        train(tiny("tempclr", n_clips=40, n_pairs=40))
+
+
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"previous")
+
+    def fail(f):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write(target, fail)
+    assert target.read_bytes() == b"previous" and [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_trains_on_precomputed_features_in_the_howto100m_format(tiny, tmp_path):
+    import numpy as np
+
+    features = tmp_path / "features"
+    features.mkdir()
+    captions = {}
+    rng = np.random.default_rng(0)
+    for v in range(6):
+        np.save(features / f"vid{v}.npy", rng.standard_normal((40, 32)).astype(np.float32))
+        captions[f"vid{v}"] = {"start": [0, 8, 16, 24, 30], "end": [6, 14, 22, 29, 38],
+                               "text": ["cut the onion", "fry it", "add salt", "stir well", "serve hot"]}
+    (tmp_path / "captions.json").write_text(json.dumps(captions))
+    config = tiny("vt-twins", data="howto100m", data_path=str(tmp_path / "captions.json"),
+                  features_path=str(features), n_clips=4)
+    run = load_run(train(config))
+    assert type(run.model.video_encoder).__name__ == "FeatureProjection"
+    assert run.model.encode_video(torch.randn(1, 4, 4, 32)).shape == (1, 4, run.config.embed_dim)
+    with pytest.raises(ValueError, match="data_path"):
+        train(tiny("vt-twins", data="howto100m", out=str(tmp_path / "again")))

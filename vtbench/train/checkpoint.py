@@ -1,0 +1,99 @@
+"""Checkpoints: written atomically (a temporary file in the same folder, flushed, then renamed over
+the old one), so a run killed at any moment leaves either the previous checkpoint or the new one."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = "vtbench-run"
+VERSION = 1
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, not vtbench's, or from another method."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG's state, as tensors and plain Python values (so checkpoints load with weights_only)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(run_dir: Path, *, step: int, config: dict, model, loss, optimizer, scheduler, tokenizer,
+         metrics_lines: int, model_args: dict, interval: dict) -> Path:
+    """Write run_dir/checkpoint.pt atomically (and config.json beside it). ``interval``: the
+    metrics accumulated since the last log line, so a resumed run logs the same numbers."""
+    state = {
+        "format": FORMAT, "version": VERSION, "method": config["method"], "step": step, "config": config,
+        "model": model.state_dict(), "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "rng": rng_state(), "tokenizer": tokenizer.state_dict(),
+        "metrics_lines": metrics_lines, "model_args": model_args,
+        "interval": interval,
+    }
+    path = Path(run_dir) / CHECKPOINT
+    atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(Path(run_dir) / CONFIG, lambda f: f.write(json.dumps(config, indent=2).encode()))
+    return path
+
+
+def load(path: Path, method: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint (a file or a run folder) on the CPU; CheckpointError if it is missing,
+    corrupt, not a vtbench run, or (with ``method``) from another method."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f"{path} is corrupt or not a checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a vtbench run checkpoint")
+    if state.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {state.get('version')}; this vtbench reads {VERSION}")
+    if method is not None and state["method"] != method:
+        raise CheckpointError(f"{path} is a checkpoint of method {state['method']!r}, not {method!r}")
+    return state

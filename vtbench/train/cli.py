@@ -1,0 +1,60 @@
+"""``python -m vtbench train --method NAME --data narrated-digits [--config quick|full]
+[--set key=value ...] --out runs/NAME [--resume] [--seed S]``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..losses import LOSSES
+from .checkpoint import CONFIG, CheckpointError
+from .config import PRESET_NAMES, TrainConfig, make_config, parse_overrides
+from .loop import TrainingDiverged, train
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vtbench train", description="Train one method.")
+    p.add_argument("--method", required=True, help=f"one of: {', '.join(LOSSES)}")
+    p.add_argument("--data", default="narrated-digits", help="narrated-digits (default), howto100m, youcook2, crosstask, msrvtt")
+    p.add_argument("--config", default="quick", help=f"preset: {' | '.join(PRESET_NAMES)} (default quick)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key or a loss hyperparameter (repeatable)")
+    p.add_argument("--out", help="run folder (default runs/METHOD)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    return p
+
+
+def resolve(args) -> TrainConfig:
+    """The config of this invocation: the preset with overrides, or on --resume the saved one."""
+    out = args.out or f"runs/{args.method}"
+    overrides = parse_overrides(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    saved = Path(out) / CONFIG
+    if args.resume and saved.exists():
+        values = json.loads(saved.read_text())
+        if values.get("method") != args.method:
+            raise CheckpointError(f"{out} holds a run of method {values.get('method')!r}, not {args.method!r}")
+        return TrainConfig.from_dict({**values, **overrides, "out": out})
+    return make_config(args.method, args.config, overrides, data=args.data, out=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        config = resolve(args)
+        run_dir = train(config, resume=args.resume)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, CheckpointError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"trained {config.method} for {config.steps} steps: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
