@@ -9,6 +9,11 @@ so ties count against the query (a constant similarity never scores well). Then
     R@K = mean_q (r_q < K),    MedR = median_q(r_q) + 1,    MeanR = mean_q(r_q) + 1
 
 as in METHODS.md section 3 (YouCook2 / MSR-VTT text-to-video). R@K are fractions in [0, 1].
+
+Where several queries share one text (narrated digits says "write a three" over every three), the
+diagonal truth asks a model to tell identical captions apart; ``groups`` gives the variant in which
+every candidate of the query's group is correct: r_q counts the other-group candidates scoring at
+least the best same-group one.
 """
 from __future__ import annotations
 
@@ -35,6 +40,20 @@ def ranks_of_diagonal(sim: torch.Tensor) -> torch.Tensor:
     return ahead.sum(dim=1)
 
 
+def ranks_of_group(sim: torch.Tensor, groups) -> torch.Tensor:
+    """0-based rank of the best candidate of the query's own group: sim (Q, Q), groups (Q,) ->
+    LongTensor (Q,). With every group a singleton this is :func:`ranks_of_diagonal`."""
+    ranks_of_diagonal(sim)  # the same checks
+    sim = torch.as_tensor(sim).detach().to(torch.float64)
+    groups = torch.as_tensor(groups)
+    if sim.shape[0] != sim.shape[1] or groups.shape != sim.shape[:1]:
+        raise ValueError(f"groups need a square sim and one group per query, "
+                         f"got {tuple(sim.shape)} and {tuple(groups.shape)}")
+    same = groups[:, None] == groups[None, :]  # (Q, Q)
+    best = sim.masked_fill(~same, -torch.inf).amax(dim=1, keepdim=True)  # (Q, 1)
+    return ((sim >= best) & ~same).sum(dim=1)
+
+
 def rank_metrics(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
     """R@K for each K, MedR and MeanR from 0-based ranks (Q,)."""
     ranks = torch.as_tensor(ranks, dtype=torch.float64)
@@ -47,15 +66,16 @@ def rank_metrics(ranks: torch.Tensor, ks=KS) -> dict[str, float]:
     return out
 
 
-def text_to_clip_metrics(sim: torch.Tensor, ks=KS) -> dict[str, float]:
-    """Text-to-clip retrieval: sim (texts, clips), text q's clip is column q.
+def text_to_clip_metrics(sim: torch.Tensor, ks=KS, groups=None) -> dict[str, float]:
+    """Text-to-clip retrieval: sim (texts, clips), text q's clip is column q (or, with ``groups``,
+    any clip of the query's group, see :func:`ranks_of_group`).
 
     Returns {"R@1", "R@5", "R@10", "MedR", "MeanR", "n_queries"}.
 
     >>> text_to_clip_metrics(torch.eye(4))["R@1"], text_to_clip_metrics(torch.eye(4))["MedR"]
     (1.0, 1.0)
     """
-    ranks = ranks_of_diagonal(sim)
+    ranks = ranks_of_diagonal(sim) if groups is None else ranks_of_group(sim, groups)
     return {**rank_metrics(ranks, ks), "n_queries": int(ranks.numel())}
 
 

@@ -2,11 +2,17 @@
 
 Query i is the paragraph of video i (all its caption embeddings T_i, (m_i, d)); the candidates
 are the videos (clip embeddings V_j, (n_j, d)); the truth is video i. With
-C_ij[a, b] = 1 - cos(t_a, v_b) the scores are
+C_ij[a, b] = 1 - cos(t_a, v_b) and the length normalisation w_ij = L_max^2 / (m_i n_j)
+(L_max the longest sequence of the set) the scores are
 
 * ``caption_average``: s_ij = mean_a max_b cos(t_a, v_b);
-* ``dtw``:  s_ij = -DTW(C_ij) * L_max^2 / (m_i * n_j), L_max the longest sequence of the set;
-* ``otam``: s_ij = -(OTAM(C_ij) + OTAM(C_ij^T)), hard (gamma = 0), both directions summed.
+* ``dtw``:  s_ij = -DTW(w_ij C_ij), hard DTW;
+* ``otam``: s_ij = -(OTAM(w_ij C_ij) + OTAM(w_ij C_ij^T)), hard (gamma = 0), both directions.
+
+METHODS.md names w_ij for DTW; the published evaluation (TempCLR's FullVideoRetrievalMetric)
+scales the cost matrix by it before OTAM too, and so does vtbench: without it OTAM, which sums
+one cost per column, prefers whichever candidate is shortest. Both kernels are exact (no
+padding quirks): each pair is solved at its own (m_i, n_j).
 
 "Background removed" feeds the ground-truth segments as clips, "background kept" fixed windows
 over the whole video; both are only a choice of V_j, made by the caller (see ``evaluate``).
@@ -52,23 +58,30 @@ def caption_average_distance(x, x_len, y, y_len):
     return -(best.sum(-1) / x_len[:, None].to(best.dtype))
 
 
+def _length_weight(xl, yl, l_max, dtype):
+    """w_ij = L_max^2 / (m_i n_j). Hard DTW and OTAM are positively homogeneous in the cost, so
+    scaling the value equals scaling the cost matrix."""
+    return l_max**2 / (xl * yl).to(dtype)
+
+
 def dtw_distance(x, x_len, y, y_len, l_max: int | None = None):
-    """DTW(C_ij) * L_max^2 / (m_i n_j) for every pair: (Q, C)."""
+    """DTW(w_ij C_ij) for every pair: (Q, C)."""
     cost = _all_pairs_cost(x, y)
     q, c = cost.shape[:2]
     xl, yl = x_len[:, None].expand(q, c), y_len[None, :].expand(q, c)
     l_max = int(max(x_len.max(), y_len.max())) if l_max is None else l_max
-    return dtw(cost, x_lengths=xl, y_lengths=yl) * l_max**2 / (xl * yl).to(cost.dtype)
+    return dtw(cost, x_lengths=xl, y_lengths=yl) * _length_weight(xl, yl, l_max, cost.dtype)
 
 
-def otam_distance(x, x_len, y, y_len):
-    """OTAM(C_ij) + OTAM(C_ij^T), hard, for every pair: (Q, C)."""
+def otam_distance(x, x_len, y, y_len, l_max: int | None = None):
+    """OTAM(w_ij C_ij) + OTAM(w_ij C_ij^T), hard, for every pair: (Q, C)."""
     cost = _all_pairs_cost(x, y)
     q, c = cost.shape[:2]
     xl, yl = x_len[:, None].expand(q, c), y_len[None, :].expand(q, c)
+    l_max = int(max(x_len.max(), y_len.max())) if l_max is None else l_max
     forward = otam(cost, 0.0, x_lengths=xl, y_lengths=yl)
     backward = otam(cost.transpose(-1, -2), 0.0, x_lengths=yl, y_lengths=xl)
-    return forward + backward
+    return (forward + backward) * _length_weight(xl, yl, l_max, cost.dtype)
 
 
 DISTANCES: dict[str, Callable] = {
@@ -89,7 +102,7 @@ def sequence_distances(queries: Sequence[torch.Tensor], candidates: Sequence[tor
         raise ValueError(f"unknown score {score!r}; valid: {', '.join(SCORES)}")
     y, y_len = pad_sequences(candidates)
     x, x_len = pad_sequences(queries)
-    extra = {"l_max": int(max(x_len.max(), y_len.max()))} if score == "dtw" else {}
+    extra = {"l_max": int(max(x_len.max(), y_len.max()))} if score != "caption_average" else {}
     with torch.no_grad():
         rows = [DISTANCES[score](x[i:i + chunk], x_len[i:i + chunk], y, y_len, **extra)
                 for i in range(0, len(queries), chunk)]

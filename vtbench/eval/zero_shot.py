@@ -15,8 +15,10 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 def zero_shot_predictions(clip_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
     """clip_emb (N, d), class_emb (C, d) -> predicted class (N,) by argmax cosine similarity."""
     if clip_emb.dim() != 2 or class_emb.dim() != 2 or clip_emb.shape[1] != class_emb.shape[1]:
-        raise ValueError(f"need clip_emb (N, d) and class_emb (C, d), got {tuple(clip_emb.shape)} and {tuple(class_emb.shape)}")
-    sim = torch.nn.functional.normalize(clip_emb.double(), dim=-1) @ torch.nn.functional.normalize(class_emb.double(), dim=-1).T
+        raise ValueError(f"need clip_emb (N, d) and class_emb (C, d), "
+                         f"got {tuple(clip_emb.shape)} and {tuple(class_emb.shape)}")
+    unit = torch.nn.functional.normalize
+    sim = unit(clip_emb.double(), dim=-1) @ unit(class_emb.double(), dim=-1).T  # (N, C)
     return sim.argmax(dim=1)
 
 

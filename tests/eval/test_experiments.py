@@ -1,0 +1,102 @@
+"""End to end: a tiny trained run evaluated by ``python -m vtbench eval``, a smoke ``compare``, and
+the untrained reference row being exactly the trainer's initialisation."""
+import csv
+import json
+
+import pytest
+import torch
+
+from vtbench.__main__ import main as vtbench_main
+from vtbench.experiments import noise_overrides, untrained_run
+from vtbench.experiments.compare import format_cell, summarise, RunResult
+from vtbench.train import load_run, make_config, train
+
+TINY = {"steps": 3, "batch_size": 4, "progress": False, "save_every": 3, "log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "infonce"
+    return train(make_config("infonce", "quick", TINY, out=str(out)))
+
+
+def test_eval_command_writes_eval_json(tiny_run, capsys):
+    rc = vtbench_main(["eval", "--run", str(tiny_run), "--max-videos", "24", "--episodes", "10"])
+    assert rc == 0
+    result = json.loads((tiny_run / "eval.json").read_text())
+    assert {"retrieval", "video_paragraph", "step_localisation", "few_shot", "zero_shot"} <= result.keys()
+    assert result["run"]["method"] == "infonce" and result["run"]["step"] == 3
+    assert result["meta"]["n_videos"] == 24 and result["meta"]["clip_len"] == 4
+    assert 0 <= result["retrieval"]["R@10"] <= 1 and result["retrieval"]["MedR"] >= 1
+    assert "retrieval/R@1" in capsys.readouterr().out
+
+
+def test_eval_command_bad_input(tmp_path, capsys):
+    assert vtbench_main(["eval", "--run", str(tmp_path / "nothing")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert vtbench_main(["eval", "--run", str(tmp_path / "broken")]) == 2
+
+
+def test_untrained_row_is_the_trainers_initialisation(tmp_path):
+    config = make_config("vt-twins", "quick", {**TINY, "steps": 1, "lr": 0.0}, out=str(tmp_path / "run"), seed=3)
+    trained = load_run(train(config)).model.state_dict()
+    untrained = untrained_run(config).model.state_dict()
+    assert trained.keys() == untrained.keys()
+    assert all(torch.equal(trained[k], untrained[k]) for k in trained)
+
+
+def test_compare_smoke_writes_the_tables(tmp_path):
+    out, runs = tmp_path / "figures", tmp_path / "runs"
+    argv = ["compare", "--seeds", "1", "--methods", "infonce,milnce", "--out", str(out), "--runs", str(runs),
+            "--episodes", "5", "--max-videos", "24"] + [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
+    assert vtbench_main(argv) == 0
+    rows = list(csv.DictReader(open(out / "comparison.csv")))
+    assert {r["method"] for r in rows} == {"untrained", "infonce", "milnce"}
+    assert any(r["metric"] == "step_localisation/recall" for r in rows)
+    md = (out / "comparison.md").read_text()
+    assert "| untrained |" in md and "| milnce |" in md and "python -m vtbench compare" in md
+    runs_json = json.loads((out / "comparison.json").read_text())["runs"]
+    assert len(runs_json) == 3
+    assert (runs / "milnce-seed0" / "eval.json").is_file()
+    # a second call reuses the finished runs (resume) and gives the same numbers
+    assert vtbench_main(argv) == 0
+    assert json.loads((out / "comparison.json").read_text())["runs"][1]["metrics"] == runs_json[1]["metrics"]
+    # ... but never continues a run made with another config
+    assert vtbench_main([a if a != "steps=3" else "steps=4" for a in argv]) == 2
+
+
+def test_compare_bad_input(tmp_path, capsys):
+    assert vtbench_main(["compare", "--methods", "simclr", "--out", str(tmp_path)]) == 2
+    assert "valid: infonce, milnce, vt-twins, tempclr, cali-nce" in capsys.readouterr().err
+    assert vtbench_main(["compare", "--methods", "infonce", "--set", "gama=1", "--out", str(tmp_path)]) == 2
+    assert "unknown config key(s) ['gama']" in capsys.readouterr().err
+
+
+def test_summary_mean_and_sample_std():
+    rs = [RunResult("a", s, {"retrieval/R@1": v}) for s, v in enumerate([0.1, 0.2, 0.3])]
+    mean, std, n = summarise(rs)["a"]["retrieval/R@1"]
+    assert (mean, n) == (pytest.approx(0.2), 3) and std == pytest.approx(0.1)
+    assert format_cell("retrieval/R@1", mean, std) == "20.0 ± 10.0"
+    assert format_cell("retrieval/MedR", 12.0, float("nan")) == "12.0"
+
+
+def test_noise_levels():
+    assert noise_overrides(0)["data_preset"] == "clean"
+    assert noise_overrides(1)["data_preset"] == ""
+    with pytest.raises(ValueError, match=">= 0"):
+        noise_overrides(-1)
+
+
+def test_noise_ablation_rows(tmp_path):
+    from vtbench.experiments import noise_ablation
+    from vtbench.experiments.ablation import ablation_markdown
+
+    rows = noise_ablation(levels=(0, 1), methods=["infonce"], seeds=1, overrides=TINY, runs_dir=tmp_path,
+                          metrics=("retrieval/MedR", "zero_shot/accuracy"),
+                          eval_options={"max_videos": 24, "few_shot_episodes": 5})
+    assert [(r["noise"], r["method"], r["n_seeds"]) for r in rows] == [(0.0, "infonce", 1), (1.0, "infonce", 1)]
+    assert all(r["retrieval/MedR"] >= 1 for r in rows)
+    assert (tmp_path / "noise-0" / "infonce-seed0" / "eval.json").is_file()
+    assert ablation_markdown(rows, ("retrieval/MedR",)).splitlines()[2].startswith("| 0 | infonce |")
