@@ -83,8 +83,13 @@ def test_summary_mean_and_sample_std():
 
 
 def test_noise_levels():
-    assert noise_overrides(0)["data_preset"] == "clean"
-    assert noise_overrides(1)["data_preset"] == ""
+    assert noise_overrides(0) == {"data_noise": 0.0, "data_preset": ""}
+    assert noise_overrides(2.5)["data_noise"] == 2.5
+    from vtbench.data import build_dataset
+    from vtbench.train import make_config
+    from vtbench.train.batches import dataset_kwargs
+    clean = build_dataset("narrated-digits", "val", **dataset_kwargs(make_config("infonce", overrides=noise_overrides(0))))
+    assert clean.config.shift_std == 0 and clean.config.filler_rate == 0
     with pytest.raises(ValueError, match=">= 0"):
         noise_overrides(-1)
 

@@ -37,7 +37,7 @@ class TrainingData:
 def dataset_kwargs(config: TrainConfig) -> dict:
     """The arguments of ``vtbench.data.build_dataset`` that the config names."""
     if config.data == "narrated-digits":
-        return {"seed": config.data_seed, "preset": config.data_preset or None}
+        return {"seed": config.data_seed, "preset": config.data_preset or None, "noise": config.data_noise}
     paths = {"howto100m": ("captions", "features"), "youcook2": ("csv_or_json", "features"),
              "msrvtt": ("csv", "features"), "crosstask": ("root", None)}
     if config.data not in paths:

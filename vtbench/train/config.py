@@ -36,6 +36,7 @@ class TrainConfig:
     # data: narrated digits (data_seed, data_preset) or a real format (data_path, features_path)
     data_seed: int = 0
     data_preset: str = ""  # "" (HowTo100M-like noise) or "clean"
+    data_noise: float = 1.0  # narrated digits: scales the narration noise (0 = clean, 1 = default)
     data_path: str = ""  # captions JSON/folder (howto100m), CSV/JSON (youcook2, msrvtt), root (crosstask)
     features_path: str = ""  # features/<video_id>.npy
     # batches (the sampler of the method, vtbench.data.samplers)
@@ -147,7 +148,7 @@ def _check_values(cfg: TrainConfig) -> None:
                 "word_dim", "save_every", "log_every")
     bad = [k for k in positive if getattr(cfg, k) < 1]
     bad += [k for k in ("steps", "warmup_steps", "context_layers", "threads") if getattr(cfg, k) < 0]
-    bad += [k for k in ("lr", "weight_decay", "grad_clip") if not getattr(cfg, k) >= 0]
+    bad += [k for k in ("lr", "weight_decay", "grad_clip", "data_noise") if not getattr(cfg, k) >= 0]
     if bad:
         raise ValueError(f"config key(s) {bad} out of range (sizes >= 1, steps >= 0, rates >= 0)")
     if cfg.schedule not in ("cosine", "constant"):
