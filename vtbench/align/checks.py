@@ -17,6 +17,8 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
         raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
     if cost.shape[-1] == 0 or cost.shape[-2] == 0:
         raise ValueError(f"{name} must have N >= 1 and M >= 1, got shape {tuple(cost.shape)}")
+    if where is None and not allow_inf and bool(torch.isfinite(cost).all()):
+        return  # the common case in one pass
     bad = torch.isnan(cost) | (torch.isinf(cost) if not allow_inf else torch.isneginf(cost))
     if where is not None:
         bad = bad & where

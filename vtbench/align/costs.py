@@ -35,13 +35,13 @@ def pairwise_cost(x, y, metric="cosine", *, all_pairs=False, eps=1e-8):
     """
     _check(x, y, metric, all_pairs)
     if all_pairs:
-        dots = torch.einsum("xnd,ymd->xynm", x, y)
-        xn, yn = x.norm(dim=-1)[:, None, :, None], y.norm(dim=-1)[None, :, None, :]
+        dots = torch.einsum("xnd,ymd->xynm", x, y)  # (B_x, B_y, N, M)
     else:
-        dots = x @ y.transpose(-1, -2)
-        xn, yn = x.norm(dim=-1)[..., :, None], y.norm(dim=-1)[..., None, :]
+        dots = x @ y.transpose(-1, -2)  # (..., N, M)
     if metric == "dot":
         return -dots
+    xn, yn = x.norm(dim=-1), y.norm(dim=-1)  # (..., N), (..., M)
+    xn, yn = (xn[:, None, :, None], yn[None, :, None, :]) if all_pairs else (xn[..., :, None], yn[..., None, :])
     if metric == "cosine":
         return 1 - dots / (xn * yn + eps)
     return (xn.square() + yn.square() - 2 * dots).clamp_min(0)

@@ -7,7 +7,10 @@ is then that of the (n, m) top-left block and padded cells get zero gradient.
 """
 from __future__ import annotations
 
+import math
+
 import torch
+from torch.autograd.function import once_differentiable
 
 from .checks import check_bandwidth, check_cost, check_gamma, check_lengths
 from .engine import band_mask, solve, solve_alignment, valid_cells
@@ -27,14 +30,20 @@ def _prepare(cost, gamma, x_lengths, y_lengths, bandwidth=None):
     batch = torch.Size(batch)
     n_len = check_lengths(x_lengths, batch, n, "x_lengths", cost.device)
     m_len = check_lengths(y_lengths, batch, m, "y_lengths", cost.device)
-    valid = valid_cells(n_len, m_len, n, m)
-    check_cost(cost, where=valid)
     bandwidth = check_bandwidth(bandwidth, n_len, m_len)
-    cost = torch.where(valid, cost, torch.zeros((), dtype=cost.dtype, device=cost.device))
-    band = band_mask(n, m, bandwidth, cost.device)
-    if band is not None:
-        cost = cost.masked_fill(~band, INF)
-    return cost.reshape(-1, n, m), gamma, n_len.reshape(-1), m_len.reshape(-1), batch
+    if x_lengths is None and y_lengths is None:
+        check_cost(cost)
+    else:  # padded cells may hold anything: check the valid block, then zero the rest
+        valid = valid_cells(n_len, m_len, n, m)
+        check_cost(cost, where=valid)
+        cost = torch.where(valid, cost, torch.zeros((), dtype=cost.dtype, device=cost.device))
+    return _banded(cost, bandwidth).reshape(-1, n, m), gamma, n_len.reshape(-1), m_len.reshape(-1), batch
+
+
+def _banded(cost, bandwidth):
+    """+inf outside the Sakoe-Chiba band |i - j| <= bandwidth (no band: the cost itself)."""
+    band = band_mask(*cost.shape[-2:], bandwidth, cost.device)
+    return cost if band is None else cost.masked_fill(~band, INF)
 
 
 def soft_dtw(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
@@ -68,30 +77,57 @@ def dtw_path(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="a
     return soft_dtw_alignment(cost, 0.0, x_lengths=x_lengths, y_lengths=y_lengths, bandwidth=bandwidth, backend=backend)
 
 
+class _Smooth(torch.autograd.Function):
+    """S = d + smin_gs(neighbours of d); the backward reuses the forward's soft-min weights."""
+
+    @staticmethod
+    def forward(ctx, d, gs):
+        neighbours = d.new_full((3, *d.shape), INF)  # (3, ..., N, M); +inf where a neighbour is missing
+        neighbours[0, ..., :, 1:] = d[..., :, :-1]  # d[i, j-1]
+        neighbours[1, ..., 1:, :] = d[..., :-1, :]  # d[i-1, j]
+        neighbours[2, ..., 1:, 1:] = d[..., :-1, :-1]  # d[i-1, j-1]
+        neighbours[..., 0, 0] = 0.0  # the three missing neighbours of (0, 0) count as 0
+        low = neighbours.amin(0)  # finite: every cell has a neighbour
+        if gs == 0:
+            weights = torch.zeros_like(neighbours).scatter_(0, neighbours.argmin(0, keepdim=True), 1.0)
+            smin = low
+        else:
+            weights = torch.exp((low - neighbours) / gs)
+            total = weights.sum(0)
+            smin = low - gs * torch.log(total)
+            weights /= total
+        ctx.save_for_backward(weights)
+        return d + smin
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (weights,) = ctx.saved_tensors
+        to_neighbour = weights * grad  # (3, ..., N, M): what each cell sends to each neighbour
+        grad_d = grad.clone()
+        grad_d[..., :, :-1] += to_neighbour[0][..., :, 1:]
+        grad_d[..., :-1, :] += to_neighbour[1][..., 1:, :]
+        grad_d[..., :-1, :-1] += to_neighbour[2][..., 1:, 1:]
+        return grad_d, None
+
+
 def smooth_cost(cost, smooth_gamma=0.1):
     """S2DTW's local neighbourhood smoothing (Ko et al., CVPR 2022):
 
         S[i,j] = d[i,j] + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) over the neighbours that exist,
         S[0,0] = d[0,0] - gs * log 3 (the three missing neighbours count as 0).
     """
-    gs = check_gamma(smooth_gamma, "smooth_gamma")
-    left = torch.nn.functional.pad(cost[..., :, :-1], (1, 0), value=INF)
-    up = torch.nn.functional.pad(cost[..., :-1, :], (0, 0, 1, 0), value=INF)
-    diag = torch.nn.functional.pad(cost[..., :-1, :-1], (1, 0, 1, 0), value=INF)
-    neighbours = torch.stack([left, up, diag])  # (3, ..., N, M)
-    origin = torch.zeros_like(neighbours[..., :1, :1])
-    neighbours = torch.cat([torch.cat([origin, neighbours[..., :1, 1:]], -1), neighbours[..., 1:, :]], -2)
-    smin = neighbours.amin(0) if gs == 0 else -gs * torch.logsumexp(-neighbours / gs, dim=0)
-    return cost + smin
+    return _Smooth.apply(cost, check_gamma(smooth_gamma, "smooth_gamma"))
 
 
 def s2dtw_grid(cost, smooth_gamma=0.1, skip_cost=0.5):
     """S2DTW's weak-alignment grid: (..., 2N+1, 2M+1) with G[2i+1, 2j+1] = S[i,j] and every other
     cell the skip cost tau, so that a path may skip a clip or a sentence by walking over tau."""
-    tau = check_gamma(skip_cost, "skip_cost") if not isinstance(skip_cost, float) or skip_cost >= 0 else skip_cost
+    if isinstance(skip_cost, bool) or not isinstance(skip_cost, (int, float)) or not math.isfinite(skip_cost):
+        raise ValueError(f"skip_cost must be a finite number, got {skip_cost!r}")
     smoothed = smooth_cost(cost, smooth_gamma)
     *batch, n, m = cost.shape
-    grid = smoothed.new_full((*batch, 2 * n + 1, 2 * m + 1), float(tau))
+    grid = smoothed.new_full((*batch, 2 * n + 1, 2 * m + 1), float(skip_cost))
     grid[..., 1::2, 1::2] = smoothed
     return grid
 
@@ -105,10 +141,11 @@ def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y
     with d the base cost (VT-TWINS: d = -<v_i, t_j> on L2-normalised embeddings). cost (..., N, M)
     -> (...). Published defaults: gamma = smooth_gamma = 0.1, skip_cost = 0.5.
     """
-    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths, bandwidth)
-    grid = s2dtw_grid(c, smooth_gamma, skip_cost)
-    band = None if bandwidth is None else 2 * bandwidth + 1
-    value = soft_dtw(grid, gamma, x_lengths=2 * n_len + 1, y_lengths=2 * m_len + 1, bandwidth=band, backend=backend)
+    c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
+    if bandwidth is not None:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1
+        check_bandwidth(bandwidth, n_len, m_len)
+    grid = _banded(s2dtw_grid(c, smooth_gamma, skip_cost), None if bandwidth is None else 2 * bandwidth + 1)
+    value = solve(grid[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend)
     return value.reshape(batch)
 
 
