@@ -143,7 +143,7 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
         value, stats, grad_norm = _update(engine, objective, optimizer, batch, config, ctx, step, run_dir)
         interval.add({"loss": value, **stats, "grad_norm": grad_norm})
         scheduler.step()
-        bar.set_postfix(loss=f"{value:.4f}")
+        bar.set_postfix(loss=f"{value:.4f}", refresh=False)  # drawn at tqdm's own pace
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             elapsed = time.perf_counter() - began
