@@ -12,12 +12,13 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_write
 
 _META_KEY = "__meta__"
 FORMAT = "vtbench-cache-1"
@@ -40,21 +41,10 @@ def default_cache_dir() -> Path:
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> Path:
     """Write ``arrays`` and the JSON-serialisable ``meta`` to ``path`` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(arrays)
     record = {"format": FORMAT, **meta}
     payload[_META_KEY] = np.frombuffer(json.dumps(record).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is as readable as any data file
-        os.replace(tmp, path)
-    except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **payload))
     return path
 
 

@@ -30,7 +30,8 @@ import numpy as np
 from ..eval.suite import flatten_metrics
 from ..losses import LOSSES
 from ..train import TrainConfig, make_config, parse_overrides, train, valid_keys
-from ..train.checkpoint import CONFIG, CheckpointError, atomic_write
+from ..io import atomic_write
+from ..train.checkpoint import CONFIG, CheckpointError
 from ..train.config import PRESET_NAMES
 from .evaluate import eval_dataset, evaluate_loaded, evaluate_run, untrained_run, write_json
 

@@ -19,7 +19,8 @@ from ..data import build_dataset
 from ..eval.suite import PROTOCOLS, evaluate, flatten_metrics
 from ..train import Run, TrainConfig, load_run
 from ..train.batches import dataset_kwargs, load_training_data
-from ..train.checkpoint import METRICS, CheckpointError, atomic_write
+from ..io import atomic_write
+from ..train.checkpoint import METRICS, CheckpointError
 from ..train.loop import build_model_for
 
 EVAL_FILE = "eval.json"

@@ -3,16 +3,16 @@ the old one), so a run killed at any moment leaves either the previous checkpoin
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..io import atomic_write
 
 FORMAT = "vtbench-run"
 VERSION = 1
@@ -23,22 +23,6 @@ METRICS = "metrics.jsonl"
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: corrupt, not vtbench's, or from another method."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def rng_state() -> dict[str, Any]:

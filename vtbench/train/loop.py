@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..io import atomic_write
 from ..data import Tokenizer
 from ..losses import build_loss
 from ..models import build_model, model_parameters
@@ -133,7 +134,7 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
 
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write(run_dir / checkpoint.CONFIG, lambda f: f.write(config.to_json().encode()))
+        atomic_write(run_dir / checkpoint.CONFIG, lambda f: f.write(config.to_json().encode()))
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=f"{config.method}",
                disable=not (ctx.is_main and config.progress), dynamic_ncols=True)
     began = time.perf_counter()
@@ -233,7 +234,7 @@ class Metrics:
         self.path, self.active, self.lines = path, active, keep
         if active and path.exists():
             kept = path.read_text().splitlines()[:keep]
-            checkpoint.atomic_write(path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+            atomic_write(path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
 
     def append(self, record: dict) -> None:
         if self.active:
