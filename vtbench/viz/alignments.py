@@ -149,6 +149,13 @@ def path_accuracy(path: torch.Tensor, truth: torch.Tensor | None) -> float:
     return float("nan") if total == 0 else int((matched & truth.bool()).sum()) / total
 
 
+def truth_mass(expected: torch.Tensor, truth: torch.Tensor | None) -> float:
+    """Share of the expected alignment's mass on ground-truth cells (the soft path precision)."""
+    if truth is None or float(expected.sum()) == 0:
+        return float("nan")
+    return float((expected * truth.to(expected.dtype)).sum() / expected.sum())
+
+
 def sentence_recall(path: torch.Tensor, truth: torch.Tensor | None) -> float:
     """Share of the sentences with ground truth whose matched clips include at least one true clip
     (step-localisation recall, the path read as a localiser)."""

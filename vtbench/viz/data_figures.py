@@ -7,12 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures are written to files; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
-from matplotlib.patches import ConnectionPatch  # noqa: E402
+from matplotlib.patches import ConnectionPatch
 
 STEP_COLOURS = plt.get_cmap("tab10")
 FILLER_COLOUR = "0.6"

@@ -1,0 +1,46 @@
+"""Matplotlib and plotly figures: they draw what they are given, and HTML shares one plotly.js."""
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from vtbench.viz import (KERNEL_NAMES, align, alignment_figure, plot_alignments, plot_case_grid,  # noqa: E402
+                         plot_sweep, save_figure, save_html, toy_pair, toy_pairs)
+from vtbench.viz.heatmaps import truth_runs  # noqa: E402
+from vtbench.viz.interactive import truth_shapes  # noqa: E402
+
+warnings.filterwarnings("ignore", message="vtbench: the")
+
+
+def test_truth_runs_are_boxes_per_sentence():
+    pair = toy_pair("irrelevant clips")
+    assert truth_runs(pair.truth) == [(0, 3, 5), (1, 6, 8), (2, 12, 14), (3, 15, 17), (4, 18, 20)]
+
+
+def test_matplotlib_panels(tmp_path):
+    pair = toy_pair("swapped steps")
+    fig = plot_alignments(pair, [align(pair, k) for k in KERNEL_NAMES])
+    assert len([ax for ax in fig.axes if ax.images]) == 1 + len(KERNEL_NAMES)
+    path = save_figure(fig, tmp_path / "sub" / "panels.png")
+    assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+    grid = plot_case_grid(toy_pairs(), ["dtw", "s2dtw"])
+    assert len([ax for ax in grid.axes if ax.images]) == 5 * 3
+    sweep = plot_sweep(pair, "soft_dtw", "gamma", [0.1, 1.0])
+    assert [ax.get_title().splitlines()[0] for ax in sweep.axes if ax.images] == ["gamma = 0.1", "gamma = 1"]
+    plt.close("all")
+
+
+def test_plotly_figure_has_three_heatmaps_and_the_truth(tmp_path):
+    pair = toy_pair("irrelevant clips")
+    fig = alignment_figure(pair, align(pair, "s2dtw"))
+    assert [t.type for t in fig.data] == ["heatmap"] * 3
+    assert len(fig.data[0].z) == 24 and len(fig.data[0].z[0]) == 5
+    assert len(fig.layout.shapes) == 3 * 5 == len(truth_shapes(pair))
+    assert "S2DTW" in fig.layout.title.text
+    first = save_html(fig, tmp_path / "a.html")
+    save_html(fig, tmp_path / "b.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html", "plotly.min.js"]
+    html = first.read_text()
+    assert 'src="plotly.min.js"' in html and len(html) < 200_000  # the library is not inlined

@@ -1,0 +1,73 @@
+"""Figures of training runs: learning curves from ``metrics.jsonl`` and metric tables.
+
+Reads run folders only (docs/ARCHITECTURE.md section 7); never imports the trainer.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+BOOKKEEPING = {"step", "lr", "elapsed_s", "steps_per_s", "grad_norm", "videos", "loss"}
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The records of ``run_dir/metrics.jsonl`` (one per logged step)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: is {run_dir} a trained run?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: int = 1):
+    """Loss against step for one run or several ({label: run_dir}); a second panel shows whatever
+    else the method logs (e.g. Cali-NCE's corr / nce / pc terms), each relative to its first value."""
+    runs = {Path(runs).name: runs} if isinstance(runs, (str, Path)) else dict(runs)
+    records = {label: read_metrics(path) for label, path in runs.items()}
+    terms = sorted({k for recs in records.values() for r in recs for k in r} - BOOKKEEPING)
+    fig, axes = plt.subplots(1, 2 if terms else 1, figsize=(10 if terms else 5.5, 3.2), squeeze=False,
+                             constrained_layout=True)
+    axes = axes[0]
+    for label, recs in records.items():
+        steps = [r["step"] for r in recs]
+        axes[0].plot(steps, _smooth([r["loss"] for r in recs], smooth), label=label)
+        for term in terms:
+            values = [r.get(term, math.nan) for r in recs]
+            first = next((v for v in values if not math.isnan(v) and v != 0), None)
+            if first is not None:  # each statistic relative to its first value: trends on one scale
+                axes[-1].plot(steps, _smooth([v / first for v in values], smooth),
+                              label=f"{label}: {term}" if len(records) > 1 else term)
+    axes[0].set_title("training loss", fontsize=10)
+    if terms:
+        axes[-1].set_title("other logged statistics (relative to their first value)", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    if window <= 1:
+        return list(values)
+    out = []
+    for i in range(len(values)):
+        chunk = [v for v in values[max(0, i - window + 1): i + 1] if not math.isnan(v)]
+        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+    return out
+
+
+def percent(metric: str) -> bool:
+    """R@K, recall and accuracy read as percentages; ranks (MedR) and the rest as they are."""
+    leaf = metric.rsplit("/", 1)[-1]
+    return leaf.startswith("R@") or leaf in ("recall", "accuracy", "balanced_accuracy")
+
+
+def metrics_rows(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> dict[str, dict[str, float]]:
+    """{label: flat metrics} -> {metric: {label: value}} with R@K / recall / accuracy in %,
+    ready for :func:`vtbench.viz.tables.format_table`."""
+    return {m: {label: (r.get(m, math.nan) * (100 if percent(m) else 1)) for label, r in results.items()}
+            for m in metrics}
