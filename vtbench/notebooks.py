@@ -34,7 +34,7 @@ FULL_PARAMETERS: dict[str, dict] = {
     "03_vt_twins": {"preset": "full", "test_videos": 4},
     "04_tempclr": {"preset": "full", "test_videos": 4},
     "05_cali_nce": {"preset": "full", "test_videos": 4},
-    "06_comparison": {"seeds": 3, "overrides": {}, "noise_levels": [0.0, 0.5, 1.0, 1.5, 2.0], "ablation_seeds": 2,
+    "06_comparison": {"seeds": 3, "overrides": {}, "noise_levels": [0.0, 1.0, 2.0], "ablation_seeds": 1,
                       "ablation_overrides": {}},
     "07_alignment_explorer": {"train_if_missing": True},
 }
