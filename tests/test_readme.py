@@ -30,3 +30,10 @@ def test_the_commands_it_names_exist():
     targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), flags=re.M)
     for target in re.findall(r"make ([a-z]+)", README):
         assert target in targets, target
+
+
+def test_the_comparison_table_is_the_one_compare_wrote():
+    written = (ROOT / "figures" / "comparison.md").read_text()
+    headline = written[written.index("## Headline"):written.index("## Every metric")]
+    rows = [line for line in headline.splitlines() if line.startswith("|")]
+    assert rows and all(row in README for row in rows)
