@@ -28,7 +28,7 @@ class _Solve(torch.autograd.Function):
         (cost,) = ctx.saved_tensors
         saved, rec, gamma, n_len, m_len, col_mask, backend = ctx.args
         E = backend.backward(cost, saved, rec, gamma, n_len, m_len, col_mask)
-        return E * grad_value.to(E.dtype)[:, None, None, None], None, None, None, None, None, None
+        return E.mul_(grad_value.to(E.dtype)[:, None, None, None]), None, None, None, None, None, None  # E is ours
 
 
 def valid_cells(n_len: torch.Tensor, m_len: torch.Tensor, n: int, m: int) -> torch.Tensor:

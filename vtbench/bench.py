@@ -1,0 +1,357 @@
+"""Kernel benchmarks against the peers: ``python -m vtbench.bench kernels [--device cpu|cuda]``.
+
+Every row of a table is measured in the same run, side by side on the same inputs:
+
+* time: the median wall time of ``--repeat`` forward+backward passes (fewer for a peer whose runs
+  add up to more than 30 s), after one warm-up pass that also pays any JIT compilation (numba,
+  triton); "vs vtbench" is that time over vtbench's (the first row of the workload), so 8.0 means
+  8 times slower than vtbench;
+* peak memory of one pass: on CPU the growth of the process's peak resident set (VmHWM, reset
+  through /proc/self/clear_refs after a gc and malloc_trim) over its resident set before the pass,
+  which counts every allocator (torch, numpy, numba, C++); on CUDA torch's max_memory_allocated
+  over the memory allocated before the pass;
+* agrees: the largest relative difference to vtbench of the values and of the gradients, "yes"
+  below 1e-3 (pysdtw stores R in float32, so each of its soft-min weights is off by about
+  |R| 2^-24 / gamma: ~1e-4 at 256 x 256).
+
+Workloads (METHODS.md 1.1 and 1.2): soft-DTW on random costs, and the VT-TWINS loss over all pairs
+of a batch of videos (S2DTW of every video with every narration, costs from one einsum, loss and
+backward to the embeddings), against the published pipeline re-stated: the smoothing and the
+(2n+1) x (2m+1) interleaving in torch, then pysdtw's soft-DTW on that grid.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .align import SOFT_DTW, s2dtw, soft_dtw, solve
+
+INF = float("inf")
+GAMMA = 0.1  # the soft-DTW gamma of every workload (VT-TWINS' published value)
+S2DTW_ARGS = dict(gamma=0.1, smooth_gamma=0.1, skip_cost=0.5)  # VT-TWINS' published defaults
+BUDGET_S = 30.0  # timed runs of one row stop once they add up to this (at least one run)
+
+Run = Callable[[], tuple[torch.Tensor, torch.Tensor]]  # one forward+backward: (values, gradient)
+
+
+@dataclass
+class Row:
+    workload: str
+    name: str
+    ms: float | None = None
+    memory_mib: float | None = None
+    error: float | None = None  # largest relative difference to the reference row
+    agrees: str = "-"
+    reference: bool = False
+
+
+# ---- the implementations, each as "make a forward+backward pass on these inputs" ----
+
+def _autograd(value_of: Callable[[torch.Tensor], torch.Tensor], leaf_input: torch.Tensor) -> Run:
+    def run():
+        leaf = leaf_input.detach().requires_grad_(True)
+        value = value_of(leaf)
+        (grad,) = torch.autograd.grad(value.sum(), leaf)
+        return value.detach(), grad
+    return run
+
+
+def _vtbench_s2dtw(backend: str):
+    return lambda cost: s2dtw(cost, **S2DTW_ARGS, backend=backend)
+
+
+def _engine_soft_dtw(cost: torch.Tensor) -> torch.Tensor:
+    """vtbench's soft-DTW straight through the engine (cpu backend): the kernel without the public
+    functions' input checks, cost (B, N, M) -> (B,)."""
+    B, n, m = cost.shape
+    n_len, m_len = torch.full((B,), n), torch.full((B,), m)
+    return solve(cost[:, None], SOFT_DTW, GAMMA, n_len, m_len, backend="cpu")
+
+
+def _pysdtw(cost: torch.Tensor) -> torch.Tensor:
+    """pysdtw's soft-DTW of cost matrices (B, N, M): pysdtw takes sequences and a distance function,
+    so the cost is handed over as the first "sequence" with the identity as distance."""
+    import pysdtw
+
+    sdtw = pysdtw.SoftDTW(gamma=GAMMA, dist_func=lambda x, _y: x, use_cuda=cost.is_cuda)
+    return sdtw(cost, cost.new_zeros(cost.shape[0], cost.shape[2], cost.shape[2]))
+
+
+def _tslearn(cost: torch.Tensor) -> Run:
+    """tslearn's soft-DTW, one pair at a time (numpy float64; it has no batch)."""
+    from tslearn.metrics import SoftDTW
+
+    def run():
+        values, grads = [], []
+        for c in cost.double().numpy():
+            sdtw = SoftDTW(c, gamma=GAMMA)
+            values.append(sdtw.compute())
+            grads.append(torch.from_numpy(sdtw.grad()))
+        return torch.tensor(values), torch.stack(grads)
+    return run
+
+
+def published_s2dtw(d: torch.Tensor, value_of=_pysdtw) -> torch.Tensor:
+    """S2DTW as VT-TWINS computes it (METHODS.md 1.2), re-stated: base cost d (B, n, m) ->
+    S[i,j] = d[i,j] - gs log(sum over existing neighbours (i,j-1), (i-1,j), (i-1,j-1) of exp(-d / gs)),
+    the three neighbours of (0,0) counting as 0; G (B, 2n+1, 2m+1) = tau with G[2i+1, 2j+1] = S[i,j];
+    then a soft-DTW kernel (pysdtw's) on G. Like the published code, no max is subtracted."""
+    gs, tau = S2DTW_ARGS["smooth_gamma"], S2DTW_ARGS["skip_cost"]
+    B, n, m = d.shape
+    padded = F.pad(d, (1, 0, 1, 0), value=INF)
+    neighbours = torch.stack([padded[:, 1:, :-1], padded[:, :-1, 1:], padded[:, :-1, :-1]])  # (3, B, n, m)
+    origin = torch.zeros(n, m, dtype=torch.bool, device=d.device)
+    origin[0, 0] = True
+    neighbours = torch.where(origin, torch.zeros((), dtype=d.dtype, device=d.device), neighbours)
+    smoothed = d - gs * torch.log(torch.exp(-neighbours / gs).sum(0))
+    grid = d.new_full((B, 2 * n + 1, 2 * m + 1), tau)
+    grid[:, 1::2, 1::2] = smoothed
+    return value_of(grid)
+
+
+def vt_twins_loss(video: torch.Tensor, text: torch.Tensor, s2dtw_of) -> tuple[torch.Tensor, torch.Tensor]:
+    """The VT-TWINS loss (METHODS.md 2.3) of L2-normalised embeddings (B, n, d), (B, m, d):
+    d = -<v, t> for all pairs from one einsum, s = -S2DTW, L = mean_i [logsumexp_j s(V_j, T_i) - s(V_i, T_i)].
+    Returns the loss and the S2DTW matrix (B_video, B_text)."""
+    cost = -torch.einsum("vnd,tmd->vtnm", video, text)  # (B, B, n, m)
+    distance = s2dtw_of(cost.reshape(-1, *cost.shape[2:])).reshape(cost.shape[:2])
+    similarity = -distance
+    return (torch.logsumexp(similarity, dim=0) - similarity.diagonal()).mean(), distance
+
+
+def _loss_run(video, text, s2dtw_of) -> Run:
+    def run():
+        v, t = video.detach().requires_grad_(True), text.detach().requires_grad_(True)
+        loss, distance = vt_twins_loss(v, t, s2dtw_of)
+        loss.backward()
+        return distance.detach(), torch.cat([v.grad.flatten(), t.grad.flatten()])
+    return run
+
+
+# ---- measuring ----
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_memory_mib(run: Run, device: torch.device) -> float | None:
+    """Peak memory of one pass over what was in use before it (see the module docstring)."""
+    gc.collect()
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        run()
+        _sync(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so the baseline is tight
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current resident set
+        before = _status_kib("VmRSS")
+    except (OSError, AttributeError, StopIteration):
+        return None  # not Linux
+    run()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def measure(row: Row, make_run: Callable[[], Run], device: torch.device, repeat: int, reference, tolerance: float):
+    """Fill ``row`` (time, memory, agreement with ``reference``); returns this run's output."""
+    try:
+        run = make_run()
+        output = run()  # warm-up: JIT compilation, allocator growth
+        _sync(device)
+        times = []
+        while len(times) < repeat and (not times or sum(times) < BUDGET_S):  # a slow peer gets fewer runs
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+        row.ms = 1e3 * statistics.median(times)
+        row.memory_mib = peak_memory_mib(run, device)
+    except Exception as err:  # a peer that is missing or fails: say so in the table
+        message = str(err).splitlines()[0][:80] if str(err) else ""
+        row.agrees = f"failed: {type(err).__name__} {message}".strip()
+        return None
+    if row.reference:
+        row.agrees = "reference"
+    elif reference is not None:
+        row.error = max(_relative_error(a, b) for a, b in zip(output, reference))
+        row.agrees = f"{'yes' if row.error <= tolerance else 'NO'} ({row.error:.0e})"
+    return output
+
+
+def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double().cpu().flatten(), b.detach().double().cpu().flatten()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+# ---- the tables ----
+
+def _workload(rows, title, candidates, device, repeat, tolerance=1e-3):
+    """Measure every (name, make_run) of one workload; the first is vtbench, the reference."""
+    reference = None
+    for k, (name, make_run) in enumerate(candidates):
+        row = Row(title, name, reference=k == 0)
+        output = measure(row, make_run, device, repeat, reference, tolerance)
+        reference = output if k == 0 else reference
+        rows.append(row)
+
+
+def cpu_rows(repeat: int, quick: bool = False) -> list[Row]:
+    device, rows = torch.device("cpu"), []
+    gen = torch.Generator().manual_seed(0)
+    B, sizes, videos = (4, (16, 32), 8) if quick else (32, (64, 256), 64)  # 8 clips, 8 sentences: grids 17x17
+    for n in sizes:
+        cost = torch.rand(B, n, n, generator=gen)
+        candidates = [
+            ("vtbench soft_dtw, cpu backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="cpu"), cost)),
+            ("vtbench engine.solve, cpu backend (the kernel without input checks)",
+             lambda: _autograd(_engine_soft_dtw, cost)),
+            ("vtbench soft_dtw, torch backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="torch"), cost)),
+            ("pysdtw (numba, CPU)", lambda: _autograd(_pysdtw, cost)),
+            ("tslearn (numba, per pair)", lambda: _tslearn(cost)),
+        ]
+        if n > 64:
+            candidates.pop(2)  # the reference backend is not a fast path
+        _workload(rows, f"soft-DTW fwd+bwd, B={B}, {n}x{n}", candidates, device, repeat)
+    video = F.normalize(torch.randn(videos, 8, 512, generator=gen), dim=-1)
+    text = F.normalize(torch.randn(videos, 8, 512, generator=gen), dim=-1)
+    candidates = [
+        ("vtbench s2dtw, cpu backend", lambda: _loss_run(video, text, _vtbench_s2dtw("cpu"))),
+        ("published pipeline with vtbench engine.solve as its DP (cpu backend)",
+         lambda: _loss_run(video, text, lambda c: published_s2dtw(c, value_of=_engine_soft_dtw))),
+        ("vtbench s2dtw, torch backend", lambda: _loss_run(video, text, _vtbench_s2dtw("torch"))),
+        ("published pipeline (torch + pysdtw CPU)", lambda: _loss_run(video, text, published_s2dtw)),
+    ]
+    _workload(rows, f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8 (S2DTW grid 17x17)", candidates, device,
+              repeat)
+    return rows
+
+
+def bandwidth_bound_ms(n_cells: int, device: torch.device) -> float | None:
+    """Lower bound on a float32 DP's forward+backward time from memory traffic alone: it must read
+    the cost in the forward, read it again in the backward and write the gradient, 3 * 4 bytes per
+    cell; peak bandwidth = 2 (double data rate) * memory clock (kHz -> Hz) * bus width (bits -> bytes).
+    Anything a kernel stores for the backward (R, argmins) only adds to the traffic."""
+    props = torch.cuda.get_device_properties(device)
+    clock_khz, bus_bits = getattr(props, "memory_clock_rate", 0), getattr(props, "memory_bus_width", 0)
+    if not clock_khz or not bus_bits:
+        return None
+    bandwidth = 2 * clock_khz * 1e3 * bus_bits / 8  # bytes / s
+    return 1e3 * 12 * n_cells / bandwidth
+
+
+def cuda_rows(repeat: int, quick: bool = False) -> list[Row]:
+    device, rows = torch.device("cuda"), []
+    gen = torch.Generator(device=device).manual_seed(0)
+    B, sizes, videos = (4, (16, 64), 8) if quick else (64, (128, 512, 2048), 256)
+    for n in sizes:
+        cost = torch.rand(B, n, n, generator=gen, device=device)
+        candidates = [
+            ("vtbench soft_dtw, triton backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="triton"), cost)),
+            ("vtbench soft_dtw, torch backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="torch"), cost)),
+            ("pysdtw (numba, CUDA)", lambda: _autograd(_pysdtw, cost)),
+        ]
+        if n > 512:
+            candidates.pop(1)  # thousands of kernel launches per diagonal sweep: minutes
+        title = f"soft-DTW fwd+bwd, B={B}, {n}x{n}"
+        _workload(rows, title, candidates, device, repeat)
+        rows.append(Row(title, "memory-bandwidth bound (12 bytes per cell)", bandwidth_bound_ms(B * n * n, device)))
+    video = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
+    text = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
+    candidates = [
+        ("vtbench s2dtw, triton backend", lambda: _loss_run(video, text, _vtbench_s2dtw("triton"))),
+        ("published pipeline (torch + pysdtw CUDA)", lambda: _loss_run(video, text, published_s2dtw)),
+    ]
+    title = f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8 (S2DTW grid 17x17)"
+    _workload(rows, title, candidates, device, repeat)
+    rows.append(Row(title, "memory-bandwidth bound (the DP's 12 bytes per grid cell)",
+                    bandwidth_bound_ms(videos**2 * 17 * 17, device)))
+    return rows
+
+
+def markdown(rows: list[Row], device: torch.device, repeat: int) -> str:
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = f"{_cpu_name()}, {torch.get_num_threads()} threads"
+    lines = [f"Kernel benchmark on {where}; torch {torch.__version__}; median of {repeat} runs, one process, "
+             "side by side (`python -m vtbench.bench kernels`).", "",
+             "| workload | implementation | fwd+bwd ms | vs vtbench | peak memory MiB | agrees (max rel. diff) |",
+             "|---|---|---:|---:|---:|---|"]
+    base = {row.workload: row.ms for row in rows if row.reference and row.ms is not None}
+    for row in rows:
+        ratio = f"{row.ms / base[row.workload]:.1f}" if row.ms is not None and row.workload in base else "-"
+        ms = f"{row.ms:.1f}" if row.ms is not None else "-"
+        memory = f"{row.memory_mib:.1f}" if row.memory_mib is not None else "-"
+        lines.append(f"| {row.workload} | {row.name} | {ms} | {ratio} | {memory} | {row.agrees} |")
+    memory = ("growth of the process's peak resident set (VmHWM) during one pass, every allocator counted"
+              if device.type == "cpu" else "torch.cuda.max_memory_allocated during one pass, over what was allocated before")
+    lines += ["", f"vs vtbench: time over the first row of the workload. Peak memory: {memory}. Agrees: the largest "
+              "relative difference of the values and of the gradients to the first row."]
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def _set_threads(n: int) -> None:
+    torch.set_num_threads(n)
+    try:
+        import numba  # pysdtw's and tslearn's kernels
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vtbench.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["kernels"], help="what to benchmark")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (median)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch and numba alike (default: theirs)")
+    parser.add_argument("--out", help="also write the Markdown table to this file")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test, not a benchmark)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    if args.threads:
+        _set_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    rows = cuda_rows(args.repeat, args.quick) if device.type == "cuda" else cpu_rows(args.repeat, args.quick)
+    table = markdown(rows, device, args.repeat)
+    print(table, end="")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
