@@ -37,3 +37,9 @@ def test_the_comparison_table_is_the_one_compare_wrote():
     headline = written[written.index("## Headline"):written.index("## Every metric")]
     rows = [line for line in headline.splitlines() if line.startswith("|")]
     assert rows and all(row in README for row in rows)
+
+
+def test_the_kernel_table_is_the_one_the_bench_wrote():
+    rows = [line for line in (ROOT / "figures" / "bench_kernels_cpu.md").read_text().splitlines()
+            if line.startswith("|")]
+    assert rows and all(row in README for row in rows)

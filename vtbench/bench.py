@@ -7,7 +7,8 @@ Every row of a table is measured in the same run, side by side on the same input
   triton); "vs vtbench" is that time over vtbench's (the first row of the workload), so 8.0 means
   8 times slower than vtbench;
 * peak memory of one pass: on CPU the growth of the process's peak resident set (VmHWM, reset
-  through /proc/self/clear_refs after a gc and malloc_trim) over its resident set before the pass,
+  through /proc/self/clear_refs after a gc, malloc_trim and emptying the C++ kernel's buffer
+  pool) over its resident set before the pass,
   which counts every allocator (torch, numpy, numba, C++); on CUDA torch's max_memory_allocated
   over the memory allocated before the pass;
 * agrees: the largest relative difference to vtbench of the values and of the gradients, "yes"
@@ -160,6 +161,8 @@ def peak_memory_mib(run: Run, device: torch.device) -> float | None:
         run()
         _sync(device)
         return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    from .align.backends import cpu
+    cpu.release_memory()  # the C++ kernel's buffer pool too: every pass is measured cold
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)  # give freed heap back, so the baseline is tight
         with open("/proc/self/clear_refs", "w") as f:
