@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 
 
-def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = False, where: torch.Tensor | None = None) -> None:
-    """Floating point, shape (..., N, M) with N, M >= 1, finite (inside ``where`` if given)."""
+def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = False) -> None:
+    """Floating point, shape (..., N, M) with N, M >= 1, finite (``allow_inf``: +inf allowed)."""
     if not isinstance(cost, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(cost).__name__}")
     if cost.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
@@ -17,11 +17,9 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
         raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
     if cost.shape[-1] == 0 or cost.shape[-2] == 0:
         raise ValueError(f"{name} must have N >= 1 and M >= 1, got shape {tuple(cost.shape)}")
-    if where is None and not allow_inf and bool(torch.isfinite(cost).all()):
-        return  # the common case in one pass
+    if not allow_inf and bool(torch.isfinite(cost.sum(dtype=torch.float64))):
+        return  # the common case: one reduction (NaN and inf propagate into the sum), no temporaries
     bad = torch.isnan(cost) | (torch.isinf(cost) if not allow_inf else torch.isneginf(cost))
-    if where is not None:
-        bad = bad & where
     if bool(bad.any()):
         what = "NaN or -inf" if allow_inf else "NaN or inf"
         raise ValueError(f"{name} must be finite: it holds {int(bad.sum())} {what} value(s)")

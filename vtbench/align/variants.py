@@ -31,12 +31,10 @@ def _prepare(cost, gamma, x_lengths, y_lengths, bandwidth=None):
     n_len = check_lengths(x_lengths, batch, n, "x_lengths", cost.device)
     m_len = check_lengths(y_lengths, batch, m, "y_lengths", cost.device)
     bandwidth = check_bandwidth(bandwidth, n_len, m_len)
-    if x_lengths is None and y_lengths is None:
-        check_cost(cost)
-    else:  # padded cells may hold anything: check the valid block, then zero the rest
+    if x_lengths is not None or y_lengths is not None:  # padded cells may hold anything: zero them
         valid = valid_cells(n_len, m_len, n, m)
-        check_cost(cost, where=valid)
         cost = torch.where(valid, cost, torch.zeros((), dtype=cost.dtype, device=cost.device))
+    check_cost(cost)
     return _banded(cost, bandwidth).reshape(-1, n, m), gamma, n_len.reshape(-1), m_len.reshape(-1), batch
 
 
