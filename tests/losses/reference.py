@@ -1,8 +1,13 @@
 """Slow, direct re-statements of the objectives of shared/METHODS.md section 2: scalar loops in
-float64 Python over tiny inputs, no vectorisation, no vtbench code."""
+float64 Python over tiny inputs, no vectorisation, no vtbench code (the alignment DPs are the
+scalar oracles of tests/align/oracles.py)."""
 from __future__ import annotations
 
 import math
+
+import numpy as np
+
+from ..align.oracles import scalar_otam, scalar_s2dtw, scalar_soft_dtw
 
 INF = math.inf
 
@@ -26,68 +31,20 @@ def logsumexp(values):
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def smin(values, gamma):
-    values = [v for v in values if v != INF]
-    if not values:
-        return INF
-    if gamma == 0:
-        return min(values)
-    return -gamma * logsumexp([-v / gamma for v in values])
-
-
 def soft_dtw(C, gamma):
-    """R[i,j] = C[i,j] + smin(R[i-1,j-1], R[i-1,j], R[i,j-1]), 1-based with R[0,0] = 0."""
-    n, m = len(C), len(C[0])
-    R = [[INF] * (m + 1) for _ in range(n + 1)]
-    R[0][0] = 0.0
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            R[i][j] = C[i - 1][j - 1] + smin([R[i - 1][j - 1], R[i - 1][j], R[i][j - 1]], gamma)
-    return R[n][m]
+    """METHODS 1.1 by scalar loops (the alignment tests' oracle)."""
+    return scalar_soft_dtw(np.asarray(C, dtype=float), gamma)
 
 
 def otam(C, gamma):
-    """METHODS 1.3: C padded with a zero column each side; R[0, 0] = 0, row 0 accumulates, the left
-    pad column stays 0; rows i >= 1: first real and right pad column take smin of three moves,
-    the other real columns of (diagonal, left) only. OTAM = R[n-1, m+1]."""
-    n, m = len(C), len(C[0])
-    P = [[0.0] + list(row) + [0.0] for row in C]
-    R = [[0.0] * (m + 2) for _ in range(n)]
-    for j in range(1, m + 2):
-        R[0][j] = P[0][j] + R[0][j - 1]
-    for i in range(1, n):
-        R[i][0] = 0.0
-        for j in range(1, m + 2):
-            moves = [R[i - 1][j - 1], R[i][j - 1]]
-            if j == 1 or j == m + 1:
-                moves.append(R[i - 1][j])
-            R[i][j] = P[i][j] + smin(moves, gamma)
-    return R[n - 1][m + 1]
+    """METHODS 1.3 by scalar loops (the alignment tests' oracle)."""
+    return scalar_otam(np.asarray(C, dtype=float), gamma)
 
 
 def s2dtw(V, T, gamma=0.1, gs=0.1, tau=0.5):
-    """METHODS 1.2 on L2-normalised V (n, d), T (m, d)."""
-    n, m = len(V), len(T)
-    d = [[-dot(V[i], T[j]) for j in range(m)] for i in range(n)]
-    S = [[0.0] * m for _ in range(n)]
-    for i in range(n):
-        for j in range(m):
-            if i == 0 and j == 0:
-                S[i][j] = d[0][0] - gs * math.log(3)
-                continue
-            neighbours = []
-            if j > 0:
-                neighbours.append(d[i][j - 1])
-            if i > 0:
-                neighbours.append(d[i - 1][j])
-            if i > 0 and j > 0:
-                neighbours.append(d[i - 1][j - 1])
-            S[i][j] = d[i][j] + smin(neighbours, gs)
-    G = [[tau] * (2 * m + 1) for _ in range(2 * n + 1)]
-    for i in range(n):
-        for j in range(m):
-            G[2 * i + 1][2 * j + 1] = S[i][j]
-    return soft_dtw(G, gamma)
+    """METHODS 1.2 on L2-normalised V (n, d), T (m, d): base cost d = -<v_i, t_j>."""
+    d = [[-dot(v, t) for t in T] for v in V]
+    return scalar_s2dtw(np.asarray(d, dtype=float), gamma, gs, tau)
 
 
 def infonce(V, T, tau=1.0):
