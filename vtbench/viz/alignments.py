@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from vtbench.align import (
+    KERNELS,
     drop_dtw,
     dtw,
     dtw_path,
@@ -27,7 +28,7 @@ from vtbench.align import (
     soft_dtw_alignment,
 )
 
-KERNEL_NAMES = ("dtw", "soft_dtw", "s2dtw", "otam", "drop_dtw")
+KERNEL_NAMES = tuple(KERNELS)  # the kernels vtbench.align registers
 KERNEL_TITLES = {
     "dtw": "DTW",
     "soft_dtw": "soft-DTW",
