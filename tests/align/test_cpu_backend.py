@@ -1,14 +1,16 @@
 """The C++ CPU backend equals the torch reference: every recursion, soft and hard, float32 and
 float64, variable lengths, bands, drop rows with +inf, batches that do not fill a SIMD chunk (of 1,
 4, 16 and 24 lanes); its float32 weights keep the gradient of float64 ones; its pooled buffers are
-never handed out while anyone holds them."""
+never handed out while anyone holds them; S2DTW's smoothing in C++ equals the torch form, and the
+interleaved grid it reads from the cost cells (``fill``) equals the grid built in torch."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vtbench.align import Move, Recursion, drop_dtw, otam, s2dtw, soft_dtw, soft_dtw_alignment, solve
+from vtbench.align import SOFT_DTW, Move, Recursion, drop_dtw, otam, s2dtw, smooth_cost, soft_dtw, soft_dtw_alignment, solve
 from vtbench.align.backends import cpu
+from vtbench.align.engine import interleave
 
 try:
     cpu.extension()
@@ -109,6 +111,59 @@ def test_float32_weights_keep_the_gradient_of_float64_weights(batch):
         assert E32.dtype == torch.float32
         err = ((E32.double() - E64).abs().amax((1, 2)) / E64.abs().amax((1, 2))).max()
         assert err < 2e-7, (gamma, float(err))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("smooth_gamma", [2.0, 0.1, 1e-3, 0.0])
+@pytest.mark.parametrize("shape", [(3, 1, 1), (5, 1, 9), (4, 7, 1), (70, 8, 8), (2, 3, 13, 10), (33, 2, 17)])
+def test_smoothing_matches_the_torch_form(shape, smooth_gamma, dtype):
+    """Any N and M (rows shorter and longer than a vector), more pairs than one buffer block (32),
+    leading batch dimensions; values and the gradient of a random upstream gradient."""
+    cost = _cost(*shape, dtype=dtype, seed=len(shape) + shape[-1])
+    upstream = _cost(*shape, dtype=dtype, seed=99)
+    got, want = [], []
+    for backend, out in (("cpu", got), ("torch", want)):
+        leaf = cost.clone().requires_grad_()
+        smoothed = smooth_cost(leaf, smooth_gamma, backend=backend)
+        (grad,) = torch.autograd.grad((smoothed * upstream).sum(), leaf)
+        out += [smoothed.detach(), grad]
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-5)
+    for g, w in zip(got, want):
+        assert g.dtype == dtype and g.shape == cost.shape
+        torch.testing.assert_close(g, w, **tol)
+
+
+def test_hard_smoothing_breaks_ties_like_torch_argmin():
+    """smooth_gamma = 0 on integer costs (ties everywhere): the whole gradient goes to the first of
+    (left, up, diagonal) that attains the minimum, as the torch form's argmin sends it."""
+    cost = torch.randint(0, 3, (40, 6, 7), generator=torch.Generator().manual_seed(5)).double()
+    assert_matches_reference(lambda c, backend: smooth_cost(c, 0.0, backend=backend), cost, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("gamma", [1.0, 0.1, 0.0])
+@pytest.mark.parametrize("batch", [1, 5, 16, 37, 200])
+def test_the_interleaved_grid_equals_the_built_one(batch, gamma, dtype):
+    """solve(S, fill=tau) on the cpu backend, which never builds the (2N+1) x (2M+1) grid, equals
+    solve(interleave(S, tau)): values and gradients (on the cost cells), with each pair's lengths."""
+    S = _cost(batch, 1, 5, 7, dtype=dtype, seed=batch)
+    n_len, m_len = 2 * _lengths(batch, 5, 1) + 1, 2 * _lengths(batch, 7, 2) + 1
+    valid = (torch.arange(5) < (n_len[:, None] - 1) // 2)[:, :, None] & (torch.arange(7) < (m_len[:, None] - 1) // 2)[:, None, :]
+    S = torch.where(valid[:, None], S, torch.zeros((), dtype=dtype))  # the engine's contract: padding finite
+    results = []
+    for fill_here in (True, False):
+        leaf = S.clone().requires_grad_()
+        if fill_here:
+            value = solve(leaf, SOFT_DTW, gamma, n_len, m_len, backend="cpu", fill=0.3)
+        else:
+            value = solve(interleave(leaf, 0.3), SOFT_DTW, gamma, n_len, m_len, backend="cpu")
+        (grad,) = torch.autograd.grad(value.sum(), leaf)
+        results.append((value.detach(), grad))
+    (value, grad), (want_value, want_grad) = results
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(value, want_value, **tol)
+    torch.testing.assert_close(grad, want_grad, **tol)
+    assert not grad[~valid[:, None]].any()
 
 
 def test_pooled_buffers_are_never_shared():

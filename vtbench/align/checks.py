@@ -17,8 +17,9 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
         raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
     if cost.shape[-1] == 0 or cost.shape[-2] == 0:
         raise ValueError(f"{name} must have N >= 1 and M >= 1, got shape {tuple(cost.shape)}")
-    if not allow_inf and bool(torch.isfinite(cost.sum(dtype=torch.float64))):
-        return  # the common case: one reduction (NaN and inf propagate into the sum), no temporaries
+    if not allow_inf and bool(torch.isfinite(cost.sum())):
+        return  # the common case: one reduction (NaN and inf propagate into the sum), no temporaries;
+        # a sum that overflows only sends finite costs the long way round
     bad = torch.isnan(cost) | (torch.isinf(cost) if not allow_inf else torch.isneginf(cost))
     if bool(bad.any()):
         what = "NaN or -inf" if allow_inf else "NaN or inf"

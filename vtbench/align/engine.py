@@ -16,9 +16,10 @@ from .recursions import Recursion
 
 class _Solve(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, cost, rec, gamma, n_len, m_len, col_mask, backend):
-        value, saved = backend.forward(cost, rec, gamma, n_len, m_len, col_mask)
-        ctx.args = (saved, rec, gamma, n_len, m_len, col_mask, backend)
+    def forward(ctx, cost, rec, gamma, n_len, m_len, col_mask, backend, fill):
+        extra = {} if fill is None else {"fill": fill}  # (only backends that read interleaved grids see fill)
+        value, saved = backend.forward(cost, rec, gamma, n_len, m_len, col_mask, **extra)
+        ctx.args = (saved, rec, gamma, n_len, m_len, col_mask, backend, extra)
         ctx.save_for_backward(cost)
         return value
 
@@ -26,9 +27,19 @@ class _Solve(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_value):
         (cost,) = ctx.saved_tensors
-        saved, rec, gamma, n_len, m_len, col_mask, backend = ctx.args
-        E = backend.backward(cost, saved, rec, gamma, n_len, m_len, col_mask)
-        return E.mul_(grad_value.to(E.dtype)[:, None, None, None]), None, None, None, None, None, None  # E is ours
+        saved, rec, gamma, n_len, m_len, col_mask, backend, extra = ctx.args
+        E = backend.backward(cost, saved, rec, gamma, n_len, m_len, col_mask, **extra)
+        return (E.mul_(grad_value.to(E.dtype)[:, None, None, None]),  # E is ours
+                None, None, None, None, None, None, None)
+
+
+def interleave(cost: torch.Tensor, fill: float) -> torch.Tensor:
+    """The grid (..., 2N+1, 2M+1) that holds cost (..., N, M) at (2i+1, 2j+1) and ``fill`` everywhere
+    else (S2DTW's weak-alignment grid, with fill the skip cost); differentiable."""
+    *batch, n, m = cost.shape
+    grid = cost.new_full((*batch, 2 * n + 1, 2 * m + 1), float(fill))
+    grid[..., 1::2, 1::2] = cost
+    return grid
 
 
 def valid_cells(n_len: torch.Tensor, m_len: torch.Tensor, n: int, m: int) -> torch.Tensor:
@@ -55,16 +66,21 @@ def solve(
     m_len: torch.Tensor,
     col_mask: torch.Tensor | None = None,
     backend: str = "auto",
+    fill: float | None = None,
 ) -> torch.Tensor:
     """Value of ``rec`` for every pair: cost (B, S, N, M), lengths (B,) -> (B,).
 
-    Inputs are assumed validated (the public variants do that); cells beyond a pair's lengths
-    must hold finite values and receive zero gradient.
+    With ``fill``, the recursion runs on ``interleave(cost, fill)``, (B, S, 2N+1, 2M+1), and the
+    lengths and column mask are that grid's; backends that can (``INTERLEAVED``: cpu) read it
+    from the cost without building it. Inputs are assumed validated (the public variants do
+    that); cells beyond a pair's lengths must hold finite values and receive zero gradient.
     """
     if cost.dtype in (torch.float16, torch.bfloat16):
-        return solve(cost.float(), rec, gamma, n_len, m_len, col_mask, backend).to(cost.dtype)
+        return solve(cost.float(), rec, gamma, n_len, m_len, col_mask, backend, fill).to(cost.dtype)
     module = backends.select(backend, cost.device)
-    return _Solve.apply(cost, rec, gamma, n_len, m_len, col_mask, module)
+    if fill is not None and not getattr(module, "INTERLEAVED", False):
+        cost, fill = interleave(cost, fill), None
+    return _Solve.apply(cost, rec, gamma, n_len, m_len, col_mask, module, None if fill is None else float(fill))
 
 
 @torch.no_grad()

@@ -13,7 +13,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .checks import check_bandwidth, check_cost, check_gamma, check_lengths
-from .engine import band_mask, solve, solve_alignment, valid_cells
+from . import backends
+from .engine import band_mask, interleave, solve, solve_alignment, valid_cells
 from .recursions import DROP_DTW, OTAM, SOFT_DTW
 
 INF = float("inf")
@@ -76,10 +77,17 @@ def dtw_path(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="a
 
 
 class _Smooth(torch.autograd.Function):
-    """S = d + smin_gs(neighbours of d); the backward reuses the forward's soft-min weights."""
+    """S = d + smin_gs(neighbours of d); the backward reuses the forward's soft-min weights
+    (3, ..., N, M). This torch form is the reference; ``fast`` is a backend module with its own
+    ``smooth_forward``/``smooth_backward`` (cpu) that must equal it."""
 
     @staticmethod
-    def forward(ctx, d, gs):
+    def forward(ctx, d, gs, fast):
+        ctx.fast = fast
+        if fast is not None:
+            smoothed, weights = fast.smooth_forward(d.reshape(-1, *d.shape[-2:]), gs)
+            ctx.save_for_backward(weights)
+            return smoothed.view(d.shape)
         neighbours = d.new_full((3, *d.shape), INF)  # (3, ..., N, M); +inf where a neighbour is missing
         neighbours[0, ..., :, 1:] = d[..., :, :-1]  # d[i, j-1]
         neighbours[1, ..., 1:, :] = d[..., :-1, :]  # d[i-1, j]
@@ -101,33 +109,42 @@ class _Smooth(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         (weights,) = ctx.saved_tensors
+        if ctx.fast is not None:
+            return ctx.fast.smooth_backward(grad.reshape(-1, *grad.shape[-2:]), weights).view(grad.shape), None, None
         to_neighbour = weights * grad  # (3, ..., N, M): what each cell sends to each neighbour
         grad_d = grad.clone()
         grad_d[..., :, :-1] += to_neighbour[0][..., :, 1:]
         grad_d[..., :-1, :] += to_neighbour[1][..., 1:, :]
         grad_d[..., :-1, :-1] += to_neighbour[2][..., 1:, 1:]
-        return grad_d, None
+        return grad_d, None, None
 
 
-def smooth_cost(cost, smooth_gamma=0.1):
+def smooth_cost(cost, smooth_gamma=0.1, *, backend="auto"):
     """S2DTW's local neighbourhood smoothing (Ko et al., CVPR 2022):
 
         S[i,j] = d[i,j] + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) over the neighbours that exist,
         S[0,0] = d[0,0] - gs * log 3 (the three missing neighbours count as 0).
+
+    ``backend`` as for the DPs: the cpu backend smooths in C++, the others in torch.
     """
-    return _Smooth.apply(cost, check_gamma(smooth_gamma, "smooth_gamma"))
+    gs = check_gamma(smooth_gamma, "smooth_gamma")
+    module = backends.select(backend, cost.device)
+    fast = (module if hasattr(module, "smooth_forward") and cost.dtype in (torch.float32, torch.float64)
+            and cost.dim() >= 2 and cost.numel() > 0 else None)
+    return _Smooth.apply(cost, gs, fast)
 
 
-def s2dtw_grid(cost, smooth_gamma=0.1, skip_cost=0.5):
-    """S2DTW's weak-alignment grid: (..., 2N+1, 2M+1) with G[2i+1, 2j+1] = S[i,j] and every other
-    cell the skip cost tau, so that a path may skip a clip or a sentence by walking over tau."""
+def _check_skip_cost(skip_cost) -> float:
     if isinstance(skip_cost, bool) or not isinstance(skip_cost, (int, float)) or not math.isfinite(skip_cost):
         raise ValueError(f"skip_cost must be a finite number, got {skip_cost!r}")
-    smoothed = smooth_cost(cost, smooth_gamma)
-    *batch, n, m = cost.shape
-    grid = smoothed.new_full((*batch, 2 * n + 1, 2 * m + 1), float(skip_cost))
-    grid[..., 1::2, 1::2] = smoothed
-    return grid
+    return float(skip_cost)
+
+
+def s2dtw_grid(cost, smooth_gamma=0.1, skip_cost=0.5, *, backend="auto"):
+    """S2DTW's weak-alignment grid: (..., 2N+1, 2M+1) with G[2i+1, 2j+1] = S[i,j] and every other
+    cell the skip cost tau, so that a path may skip a clip or a sentence by walking over tau."""
+    tau = _check_skip_cost(skip_cost)
+    return interleave(smooth_cost(cost, smooth_gamma, backend=backend), tau)
 
 
 def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y_lengths=None,
@@ -140,10 +157,14 @@ def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y
     -> (...). Published defaults: gamma = smooth_gamma = 0.1, skip_cost = 0.5.
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
-    if bandwidth is not None:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1
+    tau = _check_skip_cost(skip_cost)
+    smoothed = smooth_cost(c, smooth_gamma, backend=backend)
+    if bandwidth is None:  # the engine runs on interleave(smoothed, tau) (the cpu kernel without building it)
+        value = solve(smoothed[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend, fill=tau)
+    else:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1, skip cells included
         check_bandwidth(bandwidth, n_len, m_len)
-    grid = _banded(s2dtw_grid(c, smooth_gamma, skip_cost), None if bandwidth is None else 2 * bandwidth + 1)
-    value = solve(grid[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend)
+        grid = _banded(interleave(smoothed, tau), 2 * bandwidth + 1)
+        value = solve(grid[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend)
     return value.reshape(batch)
 
 

@@ -13,6 +13,12 @@ argmin's, as accurate as the float32 gradient: see ``FLOAT32_WEIGHTS``), or for 
 argmin (int8), and the backward multiplies and adds, with no exp at all, holding two rows of E at a
 time. ``saved`` is (weights (chunks, per chunk), end seeds (B, F)).
 
+Two things serve S2DTW (variants.s2dtw) alone: ``fill`` (``INTERLEAVED``): the cost holds the cells
+(2i+1, 2j+1) of a grid whose other cells are all ``fill``, and the kernel reads that grid row by
+row from them, never building it, and returns the gradient of those cells only; and
+``smooth_forward``/``smooth_backward``, S2DTW's local smoothing (the torch form in variants.py is
+the reference), vectorised over each pair's cells.
+
 The weights and gradients come from a small pool of buffers that the extension keeps and hands out
 again once nobody holds them (first touches of fresh memory cost about as much as the DP here);
 ``release_memory()`` empties it.
@@ -150,19 +156,33 @@ def _args(cost, n_len, m_len, col_mask):
 FLOAT32_WEIGHTS = True
 
 
-def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask):
+#: The kernel reads an interleaved grid (``fill``, see engine.solve) from its cost cells, never building it.
+INTERLEAVED = True
+
+
+def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     """cost (B, S, N, M) -> value (B,) in the cost's dtype, and what the backward needs: the
     soft-min weights of every move (or, for gamma 0, the first argmins) and the end seeds."""
     cost, n_len, m_len, mask = _args(cost, n_len, m_len, col_mask)
     f32 = FLOAT32_WEIGHTS and cost.dtype == torch.float32
-    value, saved, seed = extension().forward(cost, encode(rec), float(gamma), n_len, m_len, mask, f32)
+    value, saved, seed = extension().forward(cost, encode(rec), float(gamma), n_len, m_len, mask, f32, fill)
     return value.to(cost.dtype), (saved, seed)
 
 
-def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask):
+def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     """The expected alignment E = d value / d cost, (B, S, N, M), in the cost's dtype."""
     cost, n_len, m_len, mask = _args(cost, n_len, m_len, col_mask)
-    return extension().backward(cost, *saved, encode(rec), float(gamma), n_len, m_len, mask)
+    return extension().backward(cost, *saved, encode(rec), float(gamma), n_len, m_len, mask, fill)
+
+
+def smooth_forward(cost, smooth_gamma):
+    """S2DTW's smoothing (variants.smooth_cost) of cost (B, N, M): S and the soft-min weights (3, B, N, M)."""
+    return extension().smooth_forward(cost.contiguous(), float(smooth_gamma))
+
+
+def smooth_backward(grad, weights):
+    """d loss / d cost from d loss / d S and smooth_forward's weights."""
+    return extension().smooth_backward(grad.contiguous(), weights)
 
 
 def release_memory() -> None:

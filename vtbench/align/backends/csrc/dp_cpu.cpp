@@ -32,6 +32,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <type_traits>
 #include <vector>
 #if defined(__linux__)
@@ -213,7 +214,7 @@ Rec decode(const std::vector<int64_t>& code) {
 // One batch of problems: sizes, recursion, lengths; index helpers for a chunk's buffers.
 struct Problem {
   Rec rec;
-  int64_t B, S, N, M, L;  // L: lanes per chunk
+  int64_t B, S, N, M, L;  // L: lanes per chunk; N x M: the grid the recursion runs on
   double gamma, inv_gamma;
   const int64_t *n_len, *m_len;
   const bool* col_mask;  // (B, M) or nullptr
@@ -238,62 +239,78 @@ struct Problem {
   }
   // R (forward) and E (backward) are held two rows at a time, (S, 2, M+1, L), row i in slot i % 2
   int64_t at(int64_t s, int64_t i, int64_t j) const { return ((s * 2 + (i & 1)) * (M + 1) + j) * L; }
+  // The cost tensor is (B, S, Nc, Mc): the grid itself (Nc = N, Mc = M), or, interleaved, the cells
+  // (2i+1, 2j+1) of a grid N = 2 Nc + 1, M = 2 Mc + 1 whose other cells all hold `fill` (S2DTW's
+  // weak-alignment grid, read without ever being built).
+  int64_t Nc = 0, Mc = 0;
+  bool interleaved = false;
+  double fill = 0.0;
+  // grid row i (0-based) -> its cost row, or -1 for a row of fill
+  int64_t cost_row(int64_t i) const { return !interleaved ? i : (i & 1) ? (i - 1) / 2 : -1; }
+  int64_t col_step() const { return interleaved ? 2 * L : L; }  // one cost column to the next, lane-innermost
+  int64_t first_col() const { return interleaved ? L : 0; }
 };
 
 const double ZEROS[MAX_LANES] = {};
 
 // One thread's working memory: row i of the cost of every state (S, M, L), the column mask as
 // additive 0 / +inf (M, L), and two rows of R or E.
+// Interleaved: C holds fill in its even columns, which no cost row overwrites, and fill_row is a
+// whole row of fill.
 struct Scratch {
-  std::vector<double> C, mask, rows;
-  explicit Scratch(const Problem& P) : C(P.S * P.M * P.L), mask(P.M * P.L), rows(P.S * 2 * (P.M + 1) * P.L) {}
+  std::vector<double> C, mask, rows, fill_row;
+  explicit Scratch(const Problem& P)
+      : C(P.S * P.M * P.L, P.fill), mask(P.M * P.L), rows(P.S * 2 * (P.M + 1) * P.L),
+        fill_row(P.interleaved ? P.M * P.L : 0, P.fill) {}
 };
 
-// Start a chunk of pairs b0..b0+nb: padding lanes hold cost 0 and no mask (computed, never read).
+// Start a chunk of pairs b0..b0+nb: padding lanes hold a finite cost and no mask (computed, never read).
 void start_chunk(const Problem& P, int64_t b0, int nb, Scratch& w) {
-  if (nb < P.L) std::fill(w.C.begin(), w.C.end(), 0.0);
+  if (nb < P.L) std::fill(w.C.begin(), w.C.end(), P.fill);
   if (P.col_mask)
     for (int64_t j = 0; j < P.M; ++j)
       for (int l = 0; l < P.L; ++l) w.mask[j * P.L + l] = l < nb && !P.col_mask[(b0 + l) * P.M + j] ? INF : 0.0;
 }
 
-// Row i of every state's cost, float64, batch innermost.
+// Cost row i of every state, float64, batch innermost, into the grid row C (its cost columns).
 template <typename scalar_t>
 void load_row(const Problem& P, const scalar_t* cost, int64_t b0, int nb, int64_t i, double* C) {
-  const int64_t pair = P.S * P.N * P.M;  // from one pair's cost to the next
+  const int64_t pair = P.S * P.Nc * P.Mc, step = P.col_step();  // from one pair's cost to the next
   for (int64_t s = 0; s < P.S; ++s) {
-    const scalar_t* src = cost + (b0 * P.S + s) * P.N * P.M + i * P.M;
-    double* dst = C + s * P.M * P.L;
+    const scalar_t* src = cost + (b0 * P.S + s) * P.Nc * P.Mc + i * P.Mc;
+    double* dst = C + s * P.M * P.L + P.first_col();
     int l0 = 0;
 #ifdef VTB_VECTORS
     for (; l0 + 8 <= nb; l0 += 8) {  // 8 x 8 blocks in registers, then what is left over
       int64_t j0 = 0;
-      for (; j0 + 8 <= P.M; j0 += 8) vec::transpose8(src + l0 * pair + j0, pair, dst + j0 * P.L + l0, P.L);
-      for (; j0 < P.M; ++j0)
-        for (int l = l0; l < l0 + 8; ++l) dst[j0 * P.L + l] = static_cast<double>(src[l * pair + j0]);
+      for (; j0 + 8 <= P.Mc; j0 += 8) vec::transpose8(src + l0 * pair + j0, pair, dst + j0 * step + l0, step);
+      for (; j0 < P.Mc; ++j0)
+        for (int l = l0; l < l0 + 8; ++l) dst[j0 * step + l] = static_cast<double>(src[l * pair + j0]);
     }
 #endif
     for (int l = l0; l < nb; ++l)
-      for (int64_t j = 0; j < P.M; ++j) dst[j * P.L + l] = static_cast<double>(src[l * pair + j]);
+      for (int64_t j = 0; j < P.Mc; ++j) dst[j * step + l] = static_cast<double>(src[l * pair + j]);
   }
 }
 
-// Row i of E (lane-innermost, from column 1) out to grad (B, S, N, M).
+// The cost columns of a grid row of E (lane-innermost, E at grid column 1) out to cost row i of
+// grad (B, S, Nc, Mc).
 template <typename scalar_t>
-void store_row(const Problem& P, double* E, int64_t b0, int nb, int64_t s, int64_t i, scalar_t* grad) {
-  const int64_t pair = P.S * P.N * P.M;
-  scalar_t* dst = grad + (b0 * P.S + s) * P.N * P.M + i * P.M;
+void store_row(const Problem& P, const double* E, int64_t b0, int nb, int64_t s, int64_t i, scalar_t* grad) {
+  const int64_t pair = P.S * P.Nc * P.Mc, step = P.col_step();
+  scalar_t* dst = grad + (b0 * P.S + s) * P.Nc * P.Mc + i * P.Mc;
+  E += P.first_col();
   int l0 = 0;
 #ifdef VTB_VECTORS
   for (; l0 + 8 <= nb; l0 += 8) {
     int64_t j0 = 0;
-    for (; j0 + 8 <= P.M; j0 += 8) vec::transpose8(E + j0 * P.L + l0, P.L, dst + l0 * pair + j0, pair);
-    for (; j0 < P.M; ++j0)
-      for (int l = l0; l < l0 + 8; ++l) dst[l * pair + j0] = static_cast<scalar_t>(E[j0 * P.L + l]);
+    for (; j0 + 8 <= P.Mc; j0 += 8) vec::transpose8(E + j0 * step + l0, step, dst + l0 * pair + j0, pair);
+    for (; j0 < P.Mc; ++j0)
+      for (int l = l0; l < l0 + 8; ++l) dst[l * pair + j0] = static_cast<scalar_t>(E[j0 * step + l]);
   }
 #endif
   for (int l = l0; l < nb; ++l)
-    for (int64_t j = 0; j < P.M; ++j) dst[l * pair + j] = static_cast<scalar_t>(E[j * P.L + l]);
+    for (int64_t j = 0; j < P.Mc; ++j) dst[l * pair + j] = static_cast<scalar_t>(E[j * step + l]);
 }
 
 // The moves of state s in row i seen from its cell: offsets into the two rows of R (or E) that are
@@ -571,13 +588,14 @@ void forward_chunk(const Problem& P, const scalar_t* cost, int64_t b0, int nb, S
   end_values(P, R, 0, b0, nb, value, seed);
   const double* mask = P.col_mask ? w.mask.data() : nullptr;
   for (int64_t i = 1; i <= P.N; ++i) {
-    load_row(P, cost, b0, nb, i - 1, w.C.data());
+    const int64_t row_of_cost = P.cost_row(i - 1);
+    if (row_of_cost >= 0) load_row(P, cost, b0, nb, row_of_cost, w.C.data());
     for (int s = 0; s < P.S; ++s) {
       const int start = P.rec.start[s];  // the boundary column
       const bool zero = start == LEFT || (start == LEFT_FIRST && i == 1);
       for (int l = 0; l < L; ++l) R[P.at(s, i, 0) + l] = zero ? 0.0 : INF;
       const RowMoves row = row_moves(P, s, i, mask);
-      const double* c = w.C.data() + s * P.M * L;
+      const double* c = row_of_cost >= 0 ? w.C.data() + s * P.M * L : w.fill_row.data();
       T* out = saved + P.saved_base[s] + (i - 1) * P.M * P.per_cell[s] * L;
 #ifdef VTB_VECTORS
       if constexpr (SOFT && L % vec::W == 0)
@@ -619,21 +637,28 @@ void backward_chunk(const Problem& P, scalar_t* grad, int64_t b0, int nb, Scratc
       if constexpr (!std::is_same_v<T, float>)
         VTB_DISPATCH_K(P.rec.K[s], (push_row<SOFT, K, L>(E + P.at(s, i, 1), in, P.M, row)));
     }
+    const int64_t row_of_cost = P.cost_row(i - 1);
     for (int64_t s = 0; s < P.S; ++s) {  // row i is final: out (without the boundary column), then zeroed
       double* Er = E + P.at(s, i, 0);      // for row i - 2
-      store_row(P, Er + L, b0, nb, s, i - 1, grad);
+      if (row_of_cost >= 0) store_row(P, Er + L, b0, nb, s, row_of_cost, grad);
       std::fill(Er, Er + (P.M + 1) * L, 0.0);
     }
   }
 }
 
+// fill: none for a cost that is the grid, else the value of the grid cells that the interleaved
+// cost leaves out (see Problem::interleaved)
 Problem make_problem(const at::Tensor& cost, const std::vector<int64_t>& code, double gamma, const at::Tensor& n_len,
-                     const at::Tensor& m_len, const at::Tensor& col_mask) {
+                     const at::Tensor& m_len, const at::Tensor& col_mask, std::optional<double> fill) {
   TORCH_CHECK(cost.dim() == 4 && cost.device().is_cpu() && cost.is_contiguous(), "vtbench cpu: cost must be a contiguous CPU (B, S, N, M) tensor");
   TORCH_CHECK(n_len.scalar_type() == at::kLong && m_len.scalar_type() == at::kLong, "vtbench cpu: lengths must be int64");
   TORCH_CHECK(gamma >= 0.0, "vtbench cpu: gamma must be >= 0");
-  Problem P{decode(code), cost.size(0), cost.size(1), cost.size(2), cost.size(3), lanes_for(cost.size(0)), gamma,
-            gamma > 0.0 ? 1.0 / gamma : 0.0, n_len.data_ptr<int64_t>(), m_len.data_ptr<int64_t>(), nullptr, {}, {}};
+  TORCH_CHECK(!fill || std::isfinite(*fill), "vtbench cpu: the fill of an interleaved grid must be finite");
+  const int64_t grow = fill ? 2 : 1, extra = fill ? 1 : 0;
+  Problem P{decode(code), cost.size(0), cost.size(1), grow * cost.size(2) + extra, grow * cost.size(3) + extra,
+            lanes_for(cost.size(0)), gamma, gamma > 0.0 ? 1.0 / gamma : 0.0, n_len.data_ptr<int64_t>(),
+            m_len.data_ptr<int64_t>(), nullptr, {}, {}};
+  P.Nc = cost.size(2), P.Mc = cost.size(3), P.interleaved = fill.has_value(), P.fill = fill.value_or(0.0);
   TORCH_CHECK(P.rec.S == P.S, "vtbench cpu: the cost has ", P.S, " states, the recursion ", P.rec.S);
   if (col_mask.numel() > 0) {
     TORCH_CHECK(col_mask.scalar_type() == at::kBool && col_mask.is_contiguous() && col_mask.numel() == P.B * P.M,
@@ -675,7 +700,7 @@ at::ScalarType saved_type(const Problem& P, bool float32_weights) {
 // else a fresh one is allocated (advised into 2 MiB pages, a quarter of the faults' cost) and pooled.
 // The pool keeps at most POOL_SIZE tensors and POOL_BYTES in all (larger buffers are not pooled);
 // `release_memory` empties it.
-constexpr size_t POOL_SIZE = 6;
+constexpr size_t POOL_SIZE = 10;
 constexpr int64_t POOL_BYTES = int64_t{256} << 20;
 
 void advise_huge_pages(const at::Tensor& t) {
@@ -757,8 +782,8 @@ void for_chunks(const Problem& P, int64_t chunks, F&& f) {
 // cost (B, S, N, M) -> value (B,) float64, saved (chunks, saved_size) and the end seeds (B, F) float64
 std::vector<at::Tensor> forward(const at::Tensor& cost, const std::vector<int64_t>& code, double gamma,
                                 const at::Tensor& n_len, const at::Tensor& m_len, const at::Tensor& col_mask,
-                                bool float32_weights) {
-  Problem P = make_problem(cost, code, gamma, n_len, m_len, col_mask);
+                                bool float32_weights, std::optional<double> fill) {
+  Problem P = make_problem(cost, code, gamma, n_len, m_len, col_mask, fill);
   const int64_t chunks = (P.B + P.L - 1) / P.L;
   const at::ScalarType type = saved_type(P, float32_weights);
   P.lay_out(type);
@@ -784,8 +809,8 @@ std::vector<at::Tensor> forward(const at::Tensor& cost, const std::vector<int64_
 // The expected alignment E = d value / d cost, (B, S, N, M) in the cost's dtype.
 at::Tensor backward(const at::Tensor& cost, const at::Tensor& saved, const at::Tensor& seed,
                     const std::vector<int64_t>& code, double gamma, const at::Tensor& n_len, const at::Tensor& m_len,
-                    const at::Tensor& col_mask) {
-  Problem P = make_problem(cost, code, gamma, n_len, m_len, col_mask);
+                    const at::Tensor& col_mask, std::optional<double> fill) {
+  Problem P = make_problem(cost, code, gamma, n_len, m_len, col_mask, fill);
   const int64_t chunks = (P.B + P.L - 1) / P.L;
   const at::ScalarType type = saved.scalar_type();
   P.lay_out(type);
@@ -808,12 +833,174 @@ at::Tensor backward(const at::Tensor& cost, const at::Tensor& saved, const at::T
   return grad;
 }
 
+// ---- S2DTW's local smoothing (variants.smooth_cost; its torch form there is the reference) ----
+//
+//   S[i,j] = d[i,j] + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) over the neighbours that exist,
+//   the three missing neighbours of (0, 0) counting as 0;
+//   w_k[i,j] = d S[i,j] / d (neighbour k), so that  d loss / d d[p] = g[p] + sum over the cells q that
+//   have p as neighbour k of w_k[q] g[q].
+// Not a recursion: every cell at once, a row of one pair (its M cells) per vector loop.
+
+// One cell of the smoothing: x + smin_gs(a, u, c) (left, up, diagonal) and d / d (a, u, c) in w*.
+// (SOFT: gs > 0, a compile-time constant so that the loops below have no branch and vectorise)
+template <bool SOFT>
+inline double smooth_cell(double x, double a, double u, double c, double gs, double inv, double& wa, double& wu,
+                          double& wc) {
+  const double low = std::min(a, std::min(u, c));  // finite: every cell has a neighbour
+  if constexpr (SOFT) {
+    const double ea = exp_nonpositive((low - a) * inv), eu = exp_nonpositive((low - u) * inv),
+                 ec = exp_nonpositive((low - c) * inv);
+    const double total = ea + eu + ec, scale = 1.0 / total;  // total >= 1
+    wa = ea * scale, wu = eu * scale, wc = ec * scale;
+    return x + (low - gs * log_positive(total));
+  } else {
+    wa = a == low ? 1.0 : 0.0;  // the first argmin, as torch.argmin
+    wu = wa == 0.0 && u == low ? 1.0 : 0.0;
+    wc = wa == 0.0 && wu == 0.0 ? 1.0 : 0.0;
+    return x + low;
+  }
+}
+
+// Pairs b0..b1 of the smoothing: S and the weights (3 planes wl, wu, wd). The pairs are first
+// widened to doubles in a flat buffer, each pair's rows behind a boundary row and a boundary column
+// of +inf, so that every cell reads its neighbours at the same offsets (-1, -(M+1), -(M+2)) and one
+// long vector loop covers all of them (boundary cells are computed and not read; short rows of
+// their own would leave the vectors mostly empty); the origins, whose missing neighbours count as 0,
+// are redone one by one.
+template <bool SOFT, typename scalar_t>
+void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, scalar_t* wd, int64_t N, int64_t M,
+                  double gs, int64_t b0, int64_t b1) {
+  const double inv = gs > 0.0 ? 1.0 / gs : 0.0;
+  const int64_t width = M + 1, per_pair = (N + 1) * width;
+  constexpr int64_t BLOCK = 32;  // pairs per buffer fill
+  std::vector<double> buffers(5 * BLOCK * per_pair, INF);
+  double* x = buffers.data();  // the input; then S and the three weights, in the same layout
+  double *sp = x + BLOCK * per_pair, *ap = sp + BLOCK * per_pair, *up = ap + BLOCK * per_pair, *cp = up + BLOCK * per_pair;
+  for (int64_t first = b0; first < b1; first += BLOCK) {
+    const int64_t pairs = std::min(BLOCK, b1 - first);
+    for (int64_t r = 0; r < pairs * N; ++r) {  // row r of the block: pair r / N, row r % N
+      const scalar_t* src = d + (first * N + r) * M;
+      double* dst = x + (r / N) * per_pair + (r % N + 1) * width + 1;
+#pragma omp simd simdlen(8)
+      for (int64_t j = 0; j < M; ++j) dst[j] = static_cast<double>(src[j]);
+    }
+    const int64_t end = pairs * per_pair;
+    int64_t t = width + 1;
+#ifdef VTB_VECTORS
+    if constexpr (SOFT) {  // the same in explicit vectors: the exp and log of namespace vec, one division
+      using namespace vec;
+      const vd ig = splat(inv), g = splat(gs);
+      for (; t + vec::W <= end; t += vec::W) {
+        const vd xx = load(x + t), va = load(x + t - 1), vu = load(x + t - width), vc = load(x + t - width - 1);
+        // the first argmin (low) and the two others (p, q), as in relax_row3: its own term is exactly 1
+        const vi b1 = vu < va;
+        const vd m01 = sel(b1, vu, va), o01 = sel(b1, va, vu);
+        const vi b2 = vc < m01;
+        const vd low = sel(b2, vc, m01), p = sel(b2, m01, o01), q = sel(b2, o01, vc);
+        const vd ep = exp_nonpositive((low - p) * ig), eq = exp_nonpositive((low - q) * ig);
+        vd inverse;
+        const vd lg = log_positive(1.0 + (ep + eq), inverse);
+        store(sp + t, xx + (low - g * lg));
+        const vd wl_ = inverse, wp = ep * inverse, wq = eq * inverse;  // the weights of low, p, q
+        const vd w_m01 = sel(b2, wp, wl_), w_o01 = sel(b2, wq, wp);
+        store(ap + t, sel(b1, w_o01, w_m01)), store(up + t, sel(b1, w_m01, w_o01)), store(cp + t, sel(b2, wl_, wq));
+      }
+    }
+#endif
+#pragma omp simd
+    for (int64_t k = t; k < end; ++k) {
+      double wa, wu_, wc;
+      sp[k] = smooth_cell<SOFT>(x[k], x[k - 1], x[k - width], x[k - width - 1], gs, inv, wa, wu_, wc);
+      ap[k] = wa, up[k] = wu_, cp[k] = wc;
+    }
+    for (int64_t q = 0; q < pairs; ++q) {  // the origins
+      const int64_t t0 = q * per_pair + width + 1;
+      sp[t0] = smooth_cell<SOFT>(x[t0], 0.0, 0.0, 0.0, gs, inv, ap[t0], up[t0], cp[t0]);
+    }
+    for (int64_t r = 0; r < pairs * N; ++r) {
+      const int64_t o = (first * N + r) * M, from = (r / N) * per_pair + (r % N + 1) * width + 1;
+#pragma omp simd simdlen(8)
+      for (int64_t j = 0; j < M; ++j) {
+        S[o + j] = static_cast<scalar_t>(sp[from + j]), wl[o + j] = static_cast<scalar_t>(ap[from + j]);
+        wu[o + j] = static_cast<scalar_t>(up[from + j]), wd[o + j] = static_cast<scalar_t>(cp[from + j]);
+      }
+    }
+  }
+}
+
+// Rows r0..r1 of the smoothing's backward: gd = g + what the cells right, below and diagonally
+// below send back to their neighbour.
+template <typename scalar_t>
+void smooth_back_rows(const scalar_t* g, const scalar_t* w, scalar_t* gd, int64_t plane, int64_t N, int64_t M,
+                      int64_t r0, int64_t r1) {
+  const scalar_t *wl = w, *wu = w + plane, *wd = w + 2 * plane;  // to the left neighbour, the upper, the diagonal
+  for (int64_t r = r0; r < r1; ++r) {
+    const bool below = r % N < N - 1;  // row i + 1 exists
+    const int64_t o = r * M, ob = below ? o + M : o;  // (ob read only where below)
+#pragma omp simd
+    for (int64_t j = 0; j < M; ++j) {
+      const bool right = j < M - 1;
+      const int64_t jr = right ? j + 1 : j;
+      double total = static_cast<double>(g[o + j]);
+      total += right ? static_cast<double>(wl[o + jr]) * static_cast<double>(g[o + jr]) : 0.0;
+      total += below ? static_cast<double>(wu[ob + j]) * static_cast<double>(g[ob + j]) : 0.0;
+      total += below && right ? static_cast<double>(wd[ob + jr]) * static_cast<double>(g[ob + jr]) : 0.0;
+      gd[o + j] = static_cast<scalar_t>(total);
+    }
+  }
+}
+
+// Rows (or pairs) of `cells` cells per task: ~16k cells, so that small batches stay on the calling thread.
+int64_t smooth_grain(int64_t cells) { return std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(cells, 1)); }
+
+// cost (B, N, M) contiguous -> S (B, N, M) and the weights (3, B, N, M) in the cost's dtype
+// (neighbours left, up, diagonal; for gs = 0 the first argmin's indicator).
+std::vector<at::Tensor> smooth_forward(const at::Tensor& cost, double gs) {
+  TORCH_CHECK(cost.dim() == 3 && cost.device().is_cpu() && cost.is_contiguous(), "vtbench cpu: smoothing takes a contiguous CPU (B, N, M) tensor");
+  TORCH_CHECK(gs >= 0.0, "vtbench cpu: smooth_gamma must be >= 0");
+  const int64_t B = cost.size(0), N = cost.size(1), M = cost.size(2);
+  auto out = pooled_empty(cost.sizes(), cost.scalar_type());
+  auto weights = pooled_empty({3, B, N, M}, cost.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES(cost.scalar_type(), "vtbench_smooth_forward", [&] {
+    const scalar_t* d = cost.data_ptr<scalar_t>();
+    scalar_t* S = out.data_ptr<scalar_t>();
+    scalar_t* w = weights.data_ptr<scalar_t>();
+    at::parallel_for(0, B, smooth_grain(N * M), [&](int64_t b0, int64_t b1) {
+      const int64_t plane = B * N * M;
+      if (gs > 0.0) smooth_pairs<true>(d, S, w, w + plane, w + 2 * plane, N, M, gs, b0, b1);
+      else smooth_pairs<false>(d, S, w, w + plane, w + 2 * plane, N, M, gs, b0, b1);
+    });
+  });
+  return {out, weights};
+}
+
+// d loss / d cost from grad = d loss / d S (B, N, M) and the forward's weights.
+at::Tensor smooth_backward(const at::Tensor& grad, const at::Tensor& weights) {
+  TORCH_CHECK(grad.dim() == 3 && grad.device().is_cpu() && grad.is_contiguous(), "vtbench cpu: smoothing's gradient must be a contiguous CPU (B, N, M) tensor");
+  TORCH_CHECK(weights.is_contiguous() && weights.scalar_type() == grad.scalar_type() && weights.dim() == 4 &&
+                  weights.size(0) == 3 && weights.numel() == 3 * grad.numel(),
+              "vtbench cpu: the weights do not come from this gradient's smoothing");
+  const int64_t B = grad.size(0), N = grad.size(1), M = grad.size(2);
+  auto out = pooled_empty(grad.sizes(), grad.scalar_type());
+  AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "vtbench_smooth_backward", [&] {
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    const scalar_t* w = weights.data_ptr<scalar_t>();
+    scalar_t* gd = out.data_ptr<scalar_t>();
+    at::parallel_for(0, B * N, smooth_grain(M), [&](int64_t r0, int64_t r1) {
+      smooth_back_rows(g, w, gd, B * N * M, N, M, r0, r1);
+    });
+  });
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "vtbench's CPU DP kernel (see vtbench/align/backends/cpu.py)";
   m.def("forward", &forward, "value (B,), the saved weights or argmins, and the end seeds of a recursion over cost (B, S, N, M)");
   m.def("backward", &backward, "the expected alignment d value / d cost, (B, S, N, M)");
+  m.def("smooth_forward", &smooth_forward, "S2DTW's smoothing of cost (B, N, M): S and the soft-min weights (3, B, N, M)");
+  m.def("smooth_backward", &smooth_backward, "d loss / d cost from d loss / d S and the smoothing's weights");
   m.def("lanes", &lanes_for, "pairs per SIMD chunk for a batch size");
   m.def("release_memory", &release_memory, "free the pooled blocks of saved weights");
 }
