@@ -16,8 +16,8 @@ Every row of a table is measured in the same run, side by side on the same input
   |R| 2^-24 / gamma: ~1e-4 at 256 x 256).
 
 Workloads (METHODS.md 1.1 and 1.2): soft-DTW on random costs, and the VT-TWINS loss over all pairs
-of a batch of videos (S2DTW of every video with every narration, costs from one einsum, loss and
-backward to the embeddings), against the published pipeline re-stated: the smoothing and the
+of a batch of videos (S2DTW of every video with every narration, costs from one matmul, loss and
+backward to the embeddings; the same for every row), against the published pipeline re-stated: the smoothing and the
 (2n+1) x (2m+1) interleaving in torch, then pysdtw's soft-DTW on that grid.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .align import SOFT_DTW, s2dtw, soft_dtw, solve
+from .align import SOFT_DTW, pairwise_cost, s2dtw, soft_dtw, solve
 
 INF = float("inf")
 GAMMA = 0.1  # the soft-DTW gamma of every workload (VT-TWINS' published value)
@@ -122,9 +122,9 @@ def published_s2dtw(d: torch.Tensor, value_of=_pysdtw) -> torch.Tensor:
 
 def vt_twins_loss(video: torch.Tensor, text: torch.Tensor, s2dtw_of) -> tuple[torch.Tensor, torch.Tensor]:
     """The VT-TWINS loss (METHODS.md 2.3) of L2-normalised embeddings (B, n, d), (B, m, d):
-    d = -<v, t> for all pairs from one einsum, s = -S2DTW, L = mean_i [logsumexp_j s(V_j, T_i) - s(V_i, T_i)].
-    Returns the loss and the S2DTW matrix (B_video, B_text)."""
-    cost = -torch.einsum("vnd,tmd->vtnm", video, text)  # (B, B, n, m)
+    d = -<v, t> for all pairs (vtbench's pairwise_cost, one matmul), s = -S2DTW,
+    L = mean_i [logsumexp_j s(V_j, T_i) - s(V_i, T_i)]. Returns the loss and the S2DTW matrix (B_video, B_text)."""
+    cost = pairwise_cost(video, text, "dot", all_pairs=True)  # (B, B, n, m)
     distance = s2dtw_of(cost.reshape(-1, *cost.shape[2:])).reshape(cost.shape[:2])
     similarity = -distance
     return (torch.logsumexp(similarity, dim=0) - similarity.diagonal()).mean(), distance

@@ -1,4 +1,4 @@
-"""Pairwise costs between two sequences of embeddings, from one matmul or einsum.
+"""Pairwise costs between two sequences of embeddings, from one matmul.
 
 Never expands to (B, N, M, D): cosine and squared Euclidean are rewritten through dot products.
 """
@@ -31,11 +31,15 @@ def pairwise_cost(x, y, metric="cosine", *, all_pairs=False, eps=1e-8):
     * ``sqeuclidean``: |x|^2 + |y|^2 - 2 <x, y>  (the soft-DTW papers).
 
     With ``all_pairs=True``, x (B_x, N, D) and y (B_y, M, D) give every pair (B_x, B_y, N, M) from
-    one einsum, as a contrastive batch needs.
+    one matmul (B_x N, D) x (D, B_y M), as a contrastive batch needs; the result is contiguous, each
+    pair's (N, M) block in one piece, as the alignment kernels read it.
     """
     _check(x, y, metric, all_pairs)
     if all_pairs:
-        dots = torch.einsum("xnd,ymd->xynm", x, y)  # (B_x, B_y, N, M)
+        (bx, n, d), (by, m, _) = x.shape, y.shape
+        dots = (x.reshape(bx * n, d) @ y.reshape(by * m, d).T).view(bx, n, by, m).transpose(1, 2).contiguous()
+        if metric == "dot":  # in place on our own copy: no more memory, and neg's backward needs no input
+            return dots.neg_()
     else:
         dots = x @ y.transpose(-1, -2)  # (..., N, M)
     if metric == "dot":

@@ -17,7 +17,7 @@ class VTTwins(nn.Module):
 
     text to video as published (the positive in the denominator, no temperature: 1.0); every other
     video of the global batch is a negative. ``symmetric=True`` averages L_t2v with the
-    video-to-text L_v2t. The all-pairs cost (B_v, B_t, n, m) comes from one einsum. ``tda=True``
+    video-to-text L_v2t. The all-pairs cost (B_v, B_t, n, m) comes from one matmul. ``tda=True``
     applies VT-TWINS' temporal data augmentation (:mod:`vtbench.losses.tda`) to the clips and the
     captions independently. Defaults as published: gamma = smooth_gamma = 0.1, skip_cost = 0.5.
     Sequences are the valid prefixes of the clips and captions (masks).

@@ -861,37 +861,55 @@ inline double smooth_cell(double x, double a, double u, double c, double gs, dou
   }
 }
 
-// Pairs b0..b1 of the smoothing: S and the weights (3 planes wl, wu, wd). The pairs are first
-// widened to doubles in a flat buffer, each pair's rows behind a boundary row and a boundary column
-// of +inf, so that every cell reads its neighbours at the same offsets (-1, -(M+1), -(M+2)) and one
-// long vector loop covers all of them (boundary cells are computed and not read; short rows of
-// their own would leave the vectors mostly empty); the origins, whose missing neighbours count as 0,
-// are redone one by one.
-template <bool SOFT, typename scalar_t>
-void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, scalar_t* wd, int64_t N, int64_t M,
-                  double gs, int64_t b0, int64_t b1) {
-  const double inv = gs > 0.0 ? 1.0 / gs : 0.0;
-  const int64_t width = M + 1, per_pair = (N + 1) * width;
-  constexpr int64_t BLOCK = 32;  // pairs per buffer fill
-  std::vector<double> buffers(5 * BLOCK * per_pair, INF);
-  double* x = buffers.data();  // the input; then S and the three weights, in the same layout
-  double *sp = x + BLOCK * per_pair, *ap = sp + BLOCK * per_pair, *up = ap + BLOCK * per_pair, *cp = up + BLOCK * per_pair;
-  for (int64_t first = b0; first < b1; first += BLOCK) {
-    const int64_t pairs = std::min(BLOCK, b1 - first);
-    for (int64_t r = 0; r < pairs * N; ++r) {  // row r of the block: pair r / N, row r % N
-      const scalar_t* src = d + (first * N + r) * M;
-      double* dst = x + (r / N) * per_pair + (r % N + 1) * width + 1;
-#pragma omp simd simdlen(8)
-      for (int64_t j = 0; j < M; ++j) dst[j] = static_cast<double>(src[j]);
+// The smoothing runs over blocks of G pairs, each block's cells flat (pair, i, j) and contiguous as
+// in the tensors, so that every cell reads its neighbours at the same offsets (-1, -M, -M-1) and
+// one vector loop covers them all, reading and writing the tensors directly. Where a neighbour does
+// not exist (j = 0, i = 0) the offset lands on another row or pair: per-cell masks, the same for
+// every block, replace it by +inf (add_*) or, at the origins, all three by 0 (origin).
+constexpr int64_t SMOOTH_G = 8;  // pairs per block: G N M cells, a whole number of 8-lane vectors
+struct SmoothMasks {
+  int64_t N, M;
+  std::vector<double> add_l, add_u, add_d;  // (G N M): 0, or +inf where that neighbour is missing
+  std::vector<int64_t> origin;              // (G N M): -1 at (0, 0), else 0
+  SmoothMasks(int64_t N_, int64_t M_) : N(N_), M(M_) {
+    const int64_t cells = SMOOTH_G * N * M;
+    add_l.resize(cells), add_u.resize(cells), add_d.resize(cells), origin.resize(cells);
+    for (int64_t k = 0; k < cells; ++k) {
+      const int64_t i = (k / M) % N, j = k % M;
+      add_l[k] = j > 0 ? 0.0 : INF, add_u[k] = i > 0 ? 0.0 : INF, add_d[k] = i > 0 && j > 0 ? 0.0 : INF;
+      origin[k] = i == 0 && j == 0 ? -1 : 0;
     }
-    const int64_t end = pairs * per_pair;
-    int64_t t = width + 1;
+  }
+};
+
+// Pairs b0..b1: S and the weights (3 planes wl, wu, wd). Each block is first widened to doubles
+// behind M + 1 cells of padding (masked, never used), so that no read leaves the buffer.
+template <bool SOFT, typename scalar_t>
+void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, scalar_t* wd, const SmoothMasks& mk,
+                  double gs, int64_t b0, int64_t b1) {
+  const int64_t M = mk.M, NM = mk.N * mk.M, pad = M + 1;
+  const double inv = gs > 0.0 ? 1.0 / gs : 0.0;
+  std::vector<double> buffer(pad + SMOOTH_G * NM, 0.0);
+  const double* x = buffer.data() + pad;
+  const double *al = mk.add_l.data(), *au = mk.add_u.data(), *ad = mk.add_d.data();
+  const int64_t* zo = mk.origin.data();
+  for (int64_t first = b0; first < b1; first += SMOOTH_G) {
+    const int64_t cells = std::min(SMOOTH_G, b1 - first) * NM, o = first * NM;
+    double* xw = buffer.data() + pad;
+#pragma omp simd
+    for (int64_t k = 0; k < cells; ++k) xw[k] = static_cast<double>(d[o + k]);
+    int64_t k0 = 0;
 #ifdef VTB_VECTORS
-    if constexpr (SOFT) {  // the same in explicit vectors: the exp and log of namespace vec, one division
+    if constexpr (SOFT) {  // explicit vectors: the exp and log of namespace vec, one division
       using namespace vec;
-      const vd ig = splat(inv), g = splat(gs);
-      for (; t + vec::W <= end; t += vec::W) {
-        const vd xx = load(x + t), va = load(x + t - 1), vu = load(x + t - width), vc = load(x + t - width - 1);
+      const vd ig = splat(inv), g = splat(gs), zero = splat(0.0);
+      for (; k0 + W <= cells; k0 += W) {
+        const int64_t k = k0;
+        vi z;
+        std::memcpy(&z, zo + k, sizeof z);
+        const vd xx = load(x + k);
+        const vd va = sel(z, zero, load(x + k - 1) + load(al + k)), vu = sel(z, zero, load(x + k - M) + load(au + k)),
+                 vc = sel(z, zero, load(x + k - M - 1) + load(ad + k));
         // the first argmin (low) and the two others (p, q), as in relax_row3: its own term is exactly 1
         const vi b1 = vu < va;
         const vd m01 = sel(b1, vu, va), o01 = sel(b1, va, vu);
@@ -900,30 +918,22 @@ void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, sc
         const vd ep = exp_nonpositive((low - p) * ig), eq = exp_nonpositive((low - q) * ig);
         vd inverse;
         const vd lg = log_positive(1.0 + (ep + eq), inverse);
-        store(sp + t, xx + (low - g * lg));
-        const vd wl_ = inverse, wp = ep * inverse, wq = eq * inverse;  // the weights of low, p, q
-        const vd w_m01 = sel(b2, wp, wl_), w_o01 = sel(b2, wq, wp);
-        store(ap + t, sel(b1, w_o01, w_m01)), store(up + t, sel(b1, w_m01, w_o01)), store(cp + t, sel(b2, wl_, wq));
+        const vd wp = ep * inverse, wq = eq * inverse;  // and the argmin's: inverse
+        const vd w_m01 = sel(b2, wp, inverse), w_o01 = sel(b2, wq, wp);
+        store(S + o + k, xx + (low - g * lg));
+        store(wl + o + k, sel(b1, w_o01, w_m01)), store(wu + o + k, sel(b1, w_m01, w_o01));
+        store(wd + o + k, sel(b2, inverse, wq));
       }
     }
 #endif
 #pragma omp simd
-    for (int64_t k = t; k < end; ++k) {
-      double wa, wu_, wc;
-      sp[k] = smooth_cell<SOFT>(x[k], x[k - 1], x[k - width], x[k - width - 1], gs, inv, wa, wu_, wc);
-      ap[k] = wa, up[k] = wu_, cp[k] = wc;
-    }
-    for (int64_t q = 0; q < pairs; ++q) {  // the origins
-      const int64_t t0 = q * per_pair + width + 1;
-      sp[t0] = smooth_cell<SOFT>(x[t0], 0.0, 0.0, 0.0, gs, inv, ap[t0], up[t0], cp[t0]);
-    }
-    for (int64_t r = 0; r < pairs * N; ++r) {
-      const int64_t o = (first * N + r) * M, from = (r / N) * per_pair + (r % N + 1) * width + 1;
-#pragma omp simd simdlen(8)
-      for (int64_t j = 0; j < M; ++j) {
-        S[o + j] = static_cast<scalar_t>(sp[from + j]), wl[o + j] = static_cast<scalar_t>(ap[from + j]);
-        wu[o + j] = static_cast<scalar_t>(up[from + j]), wd[o + j] = static_cast<scalar_t>(cp[from + j]);
-      }
+    for (int64_t k = k0; k < cells; ++k) {
+      const bool at_origin = zo[k] != 0;
+      const double a = at_origin ? 0.0 : x[k - 1] + al[k], u = at_origin ? 0.0 : x[k - M] + au[k],
+                   c = at_origin ? 0.0 : x[k - M - 1] + ad[k];
+      double ea, eu, ec;
+      S[o + k] = static_cast<scalar_t>(smooth_cell<SOFT>(x[k], a, u, c, gs, inv, ea, eu, ec));
+      wl[o + k] = static_cast<scalar_t>(ea), wu[o + k] = static_cast<scalar_t>(eu), wd[o + k] = static_cast<scalar_t>(ec);
     }
   }
 }
@@ -965,10 +975,12 @@ std::vector<at::Tensor> smooth_forward(const at::Tensor& cost, double gs) {
     const scalar_t* d = cost.data_ptr<scalar_t>();
     scalar_t* S = out.data_ptr<scalar_t>();
     scalar_t* w = weights.data_ptr<scalar_t>();
-    at::parallel_for(0, B, smooth_grain(N * M), [&](int64_t b0, int64_t b1) {
-      const int64_t plane = B * N * M;
-      if (gs > 0.0) smooth_pairs<true>(d, S, w, w + plane, w + 2 * plane, N, M, gs, b0, b1);
-      else smooth_pairs<false>(d, S, w, w + plane, w + 2 * plane, N, M, gs, b0, b1);
+    const SmoothMasks masks(N, M);
+    const int64_t plane = B * N * M, blocks = (B + SMOOTH_G - 1) / SMOOTH_G;
+    at::parallel_for(0, blocks, smooth_grain(SMOOTH_G * N * M), [&](int64_t k0, int64_t k1) {
+      const int64_t b0 = k0 * SMOOTH_G, b1 = std::min(B, k1 * SMOOTH_G);
+      if (gs > 0.0) smooth_pairs<true>(d, S, w, w + plane, w + 2 * plane, masks, gs, b0, b1);
+      else smooth_pairs<false>(d, S, w, w + plane, w + 2 * plane, masks, gs, b0, b1);
     });
   });
   return {out, weights};
