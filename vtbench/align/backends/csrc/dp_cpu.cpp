@@ -22,6 +22,10 @@
 // as plain loops over lanes that the compiler vectorises (any recursion, any lane count, any
 // compiler), and once in explicit vectors (namespace vec: GCC and Clang) for three-move states on
 // 8k lanes, the case of soft-DTW, OTAM and S2DTW.
+//
+// For S2DTW the cost may be interleaved (Problem::interleaved): the grid's rows are then assembled
+// from the cost cells and the skip cost as they are swept, and only the cost cells' gradient is
+// stored. S2DTW's local smoothing, which is not a recursion, is at the end of the file.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
