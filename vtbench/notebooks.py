@@ -1,7 +1,7 @@
 """Run the numbered notebooks with papermill, and the helpers their first and last cells use.
 
     python -m vtbench.notebooks                 # every notebook, quick parameters
-    python -m vtbench.notebooks --full          # the settings behind the README's figures
+    python -m vtbench.notebooks --full          # longer settings (behind the README's notebook-06 figures)
     python -m vtbench.notebooks --only 01 07    # some of them
     python -m vtbench.notebooks -p seed=3       # override a parameter in every notebook run
 
@@ -28,7 +28,8 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 
-# The settings behind the README's figures; the parameters cells hold the quick defaults.
+# The longer settings (the README's comparison and noise-ablation figures come from notebook 06's);
+# the parameters cells hold the quick defaults.
 FULL_PARAMETERS: dict[str, dict] = {
     "02_narrated_digits": {"max_videos": 480, "noise_levels": [0.0, 0.5, 1.0, 1.5, 2.0]},
     "03_vt_twins": {"preset": "full", "test_videos": 4},
@@ -260,7 +261,7 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vtbench.notebooks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="the settings behind the README's figures")
+    parser.add_argument("--full", action="store_true", help="longer settings (behind the README's notebook-06 figures)")
     parser.add_argument("--only", nargs="+", default=(), metavar="PREFIX", help="run only these (e.g. 01 07)")
     parser.add_argument("-p", "--param", action="append", type=_parse_override, default=[], metavar="NAME=VALUE",
                         help="override a parameter in every notebook run")

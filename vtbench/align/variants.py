@@ -128,7 +128,7 @@ def smooth_cost(cost, smooth_gamma=0.1, *, backend="auto"):
     ``backend`` as for the DPs: the cpu backend smooths in C++, the others in torch.
     """
     if not isinstance(cost, torch.Tensor) or cost.dim() < 2:
-        raise ValueError(f"cost must be a tensor of shape (..., N, M), got {getattr(cost, 'shape', type(cost).__name__)}")
+        raise ValueError(f"cost must be a tensor of shape (..., N, M), got {tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__}")
     gs = check_gamma(smooth_gamma, "smooth_gamma")
     module = backends.select(backend, cost.device)
     fast = (module if hasattr(module, "smooth_forward") and cost.dtype in (torch.float32, torch.float64)
