@@ -42,10 +42,23 @@ def test_pairwise_cost_matches_the_oracle_and_the_direct_formula():
     assert torch.allclose(pairwise_cost(X, Y, "dot"), -X @ Y.T)
     cos = torch.nn.functional.cosine_similarity(X[:, None], Y[None], dim=-1)
     assert torch.allclose(pairwise_cost(X, Y, "cosine"), 1 - cos)
-    xs, ys = torch.randn(3, 5, 4, dtype=torch.float64), torch.randn(2, 6, 4, dtype=torch.float64)
-    every = pairwise_cost(xs, ys, "cosine", all_pairs=True)
-    assert every.shape == (3, 2, 5, 6)
-    assert torch.allclose(every[2, 1], pairwise_cost(xs[2], ys[1], "cosine"))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "sqeuclidean"])
+def test_all_pairs_cost_is_every_pair_of_the_direct_form(metric):
+    """all_pairs=True (one matmul) equals the per-pair cost for every (x, y), values and
+    gradients, and is contiguous, as the kernels read it."""
+    xs = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    ys = torch.randn(2, 6, 4, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, 2, 5, 6, dtype=torch.float64)
+    every = pairwise_cost(xs, ys, metric, all_pairs=True)
+    assert every.shape == (3, 2, 5, 6) and every.is_contiguous()
+    direct = torch.stack([torch.stack([pairwise_cost(x, y, metric) for y in ys]) for x in xs])
+    torch.testing.assert_close(every, direct, rtol=1e-12, atol=1e-12)
+    grads = torch.autograd.grad((every * weights).sum(), (xs, ys))
+    want = torch.autograd.grad((direct * weights).sum(), (xs, ys))
+    for g, w in zip(grads, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("n,m", [(1, 1), (1, 4), (3, 3), (4, 2), (5, 4)])
