@@ -179,6 +179,25 @@ inline vd log_positive(vd y, vd& inverse) {
   const vd ed = as_double(e + bits(SHIFTER)) - SHIFTER;
   return ed * LN2_HI + (2.0 * s * p + ed * LN2_LO);
 }
+
+// Three candidates sorted by a two-comparison network: low, the first argmin (ties to the earlier
+// one, as torch.argmin), and the other two, x and y; b1 = v1 < v0, b2 = v2 < min(v0, v1). A soft-min
+// then needs only exp(low - x) and exp(low - y): the argmin's own term is exactly 1.
+struct Sorted3 {
+  vi b1, b2;
+  vd low, x, y;
+};
+inline Sorted3 sort3(vd v0, vd v1, vd v2) {
+  const vi b1 = v1 < v0;
+  const vd m01 = sel(b1, v1, v0), o01 = sel(b1, v0, v1);
+  const vi b2 = v2 < m01;
+  return {b1, b2, sel(b2, v2, m01), sel(b2, m01, o01), sel(b2, o01, v2)};
+}
+// The weights of low, x and y back in the candidates' order: w0, w1, w2.
+inline void unsort3(vi b1, vi b2, vd w_low, vd wx, vd wy, vd& w0, vd& w1, vd& w2) {
+  const vd w_m01 = sel(b2, wx, w_low), w_o01 = sel(b2, wy, wx);
+  w0 = sel(b1, w_o01, w_m01), w1 = sel(b1, w_m01, w_o01), w2 = sel(b2, w_low, wy);
+}
 }  // namespace vec
 #endif
 
@@ -430,14 +449,10 @@ void relax_row3(double* out, const double* c, int64_t M, const RowMoves& row, T*
         v1 += load(row.add[1] + j * row.add_step[1] + h);
         v2 += load(row.add[2] + j * row.add_step[2] + h);
       }
-      // the first argmin (low) and the two others, x and y
-      const vi b1 = v1 < v0;
-      const vd m01 = sel(b1, v1, v0), o01 = sel(b1, v0, v1);
-      const vi b2 = v2 < m01;
-      const vd low = sel(b2, v2, m01), x = sel(b2, m01, o01), y = sel(b2, o01, v2);
-      const vi finite = low < INF;
-      const vd shift = sel(finite, low, splat(0.0));  // all +inf: smin is +inf, never inf - inf
-      const vd ex = exp_nonpositive((shift - x) * ig), ey = exp_nonpositive((shift - y) * ig);
+      const Sorted3 v = sort3(v0, v1, v2);
+      const vi finite = v.low < INF;
+      const vd shift = sel(finite, v.low, splat(0.0));  // all +inf: smin is +inf, never inf - inf
+      const vd ex = exp_nonpositive((shift - v.x) * ig), ey = exp_nonpositive((shift - v.y) * ig);
       const vd total = 1.0 + (ex + ey);
       vd inverse;
       const vd lg = log_positive(total, inverse);
@@ -446,17 +461,15 @@ void relax_row3(double* out, const double* c, int64_t M, const RowMoves& row, T*
       store(out + h, R);
       if constexpr (PACKED) {  // finite everywhere, so 0 * weight = 0 where E is 0 (R = +inf)
         const vd wx = ex * inverse, wy = ey * inverse;
-        store(saved + h, sel(b1, -wx, wx));
-        store(saved + L + h, sel(b2, -wy, wy));
+        store(saved + h, sel(v.b1, -wx, wx));
+        store(saved + L + h, sel(v.b2, -wy, wy));
       } else {
         const vd eps = (((R - cc) - shift) + g * lg) * ig;
         const vd correction = 1.0 + eps * (1.0 + eps * (1.0 / 2 + eps * (1.0 / 6 + eps * (1.0 / 24))));
         const vd scale = sel(R < INF, inverse * correction, splat(0.0));  // the argmin's weight
-        const vd wx = ex * scale, wy = ey * scale;
-        const vd w_m01 = sel(b2, wx, scale), w_o01 = sel(b2, wy, wx);
-        store(saved + h, sel(b1, w_o01, w_m01));
-        store(saved + L + h, sel(b1, w_m01, w_o01));
-        store(saved + 2 * L + h, sel(b2, scale, wy));
+        vd w0, w1, w2;
+        unsort3(v.b1, v.b2, scale, ex * scale, ey * scale, w0, w1, w2);
+        store(saved + h, w0), store(saved + L + h, w1), store(saved + 2 * L + h, w2);
       }
     }
   }
@@ -475,12 +488,12 @@ void push_row3_packed(double* E, const float* saved, int64_t M, const RowMoves& 
       const vd a = load(w + h), b = load(w + L + h);
       const vi b1 = as_int(a) < 0, b2 = as_int(b) < 0;  // the sign bits (-0.0 included)
       const vd wx = as_double(as_int(a) & 0x7fffffffffffffffLL), wy = as_double(as_int(b) & 0x7fffffffffffffffLL);
-      const vd wl = (1.0 - wx) - wy;  // the first argmin's
-      const vd w_m01 = sel(b2, wx, wl), w_o01 = sel(b2, wy, wx);
+      vd w0, w1, w2;
+      unsort3(b1, b2, (1.0 - wx) - wy, wx, wy, w0, w1, w2);  // the first argmin's: 1 - the others
       const vd el = load(e + h);
-      store(e + o0 + h, load(e + o0 + h) + el * sel(b1, w_o01, w_m01));
-      store(e + o1 + h, load(e + o1 + h) + el * sel(b1, w_m01, w_o01));
-      store(e + o2 + h, load(e + o2 + h) + el * sel(b2, wl, wy));
+      store(e + o0 + h, load(e + o0 + h) + el * w0);
+      store(e + o1 + h, load(e + o1 + h) + el * w1);
+      store(e + o2 + h, load(e + o2 + h) + el * w2);
     }
   }
 }
@@ -914,19 +927,13 @@ void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, sc
         const vd xx = load(x + k);
         const vd va = sel(z, zero, load(x + k - 1) + load(al + k)), vu = sel(z, zero, load(x + k - M) + load(au + k)),
                  vc = sel(z, zero, load(x + k - M - 1) + load(ad + k));
-        // the first argmin (low) and the two others (p, q), as in relax_row3: its own term is exactly 1
-        const vi b1 = vu < va;
-        const vd m01 = sel(b1, vu, va), o01 = sel(b1, va, vu);
-        const vi b2 = vc < m01;
-        const vd low = sel(b2, vc, m01), p = sel(b2, m01, o01), q = sel(b2, o01, vc);
-        const vd ep = exp_nonpositive((low - p) * ig), eq = exp_nonpositive((low - q) * ig);
-        vd inverse;
-        const vd lg = log_positive(1.0 + (ep + eq), inverse);
-        const vd wp = ep * inverse, wq = eq * inverse;  // and the argmin's: inverse
-        const vd w_m01 = sel(b2, wp, inverse), w_o01 = sel(b2, wq, wp);
-        store(S + o + k, xx + (low - g * lg));
-        store(wl + o + k, sel(b1, w_o01, w_m01)), store(wu + o + k, sel(b1, w_m01, w_o01));
-        store(wd + o + k, sel(b2, inverse, wq));
+        const Sorted3 v = sort3(va, vu, vc);  // low is finite: every cell has a neighbour
+        const vd ex = exp_nonpositive((v.low - v.x) * ig), ey = exp_nonpositive((v.low - v.y) * ig);
+        vd inverse, w0, w1, w2;
+        const vd lg = log_positive(1.0 + (ex + ey), inverse);
+        unsort3(v.b1, v.b2, inverse, ex * inverse, ey * inverse, w0, w1, w2);
+        store(S + o + k, xx + (v.low - g * lg));
+        store(wl + o + k, w0), store(wu + o + k, w1), store(wd + o + k, w2);
       }
     }
 #endif
