@@ -181,14 +181,58 @@ def test_many_stripes_groups_and_problems_per_program(name, monkeypatch):
         check_variant(name, torch.float64, gamma)
 
 
-def compile_for_h100(kernel, rec, dtype, hard, n, batch):
-    """Compile one kernel to an sm_90 cubin (no GPU needed), with the launch constants of a batch."""
+def interleaved_against_built(batch, n, m, gamma, dtype):
+    """solve(S, fill=tau) on the triton backend (the grid read from the cost cells) against the torch
+    backend on interleave(S, tau): values and the cost cells' gradients, each pair with its lengths."""
+    from vtbench.align.engine import interleave, solve
+    from vtbench.align.recursions import SOFT_DTW
+
+    g = torch.Generator().manual_seed(batch + n)
+    xl, yl = torch.randint(1, n + 1, (batch,), generator=g), torch.randint(1, m + 1, (batch,), generator=g)
+    xl[0], yl[0] = n, m
+    valid = (torch.arange(n) < xl[:, None])[:, :, None] & (torch.arange(m) < yl[:, None])[:, None, :]
+    S = torch.where(valid, rand(batch, n, m, dtype=dtype, seed=n).cpu() - 0.5, torch.zeros((), dtype=dtype))
+    S = S[:, None].to(DEVICE)  # padding holds finite values, as the engine requires
+    n_len, m_len = (2 * xl + 1).to(DEVICE), (2 * yl + 1).to(DEVICE)
+    results = []
+    for backend, fill in (("triton", 0.3), ("torch", None)):
+        leaf = S.clone().requires_grad_()
+        grid = leaf if fill is not None else interleave(leaf, 0.3)
+        value = solve(grid, SOFT_DTW, gamma, n_len, m_len, backend=backend, fill=fill)
+        weights = torch.arange(1, batch + 1, dtype=value.dtype, device=DEVICE)
+        (grad,) = torch.autograd.grad((value * weights).sum(), leaf)
+        results.append((value.detach(), (grad,)))
+    assert_same(results[1], results[0], *tolerance(dtype))
+    assert not results[0][1][0][~valid[:, None].to(DEVICE)].any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("gamma", [0.4, 0.0])
+def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
+    assert triton_dp.INTERLEAVED
+    interleaved_against_built(5, 3, 4, gamma, dtype)
+
+
+def test_the_interleaved_grid_across_groups_and_stripes(monkeypatch):
+    """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
+    grid's E over through memory without a grid-sized E."""
+    monkeypatch.setattr(triton_dp, "_WARP", 2)
+    monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
+    monkeypatch.setattr(triton_dp, "_TILE", 8)
+    monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
+    for gamma in (0.4, 0.0):
+        interleaved_against_built(3, 4, 3, gamma, torch.float64)
+
+
+def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None):
+    """Compile one kernel to an sm_90 cubin (no GPU needed), with the launch constants of a batch
+    (with ``fill``: of S2DTW's interleaved grid, (2n+1) x (2n+1), read from n x n costs)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     cost = torch.empty((batch, rec.n_states, n, n), dtype=dtype, device="meta")
-    _, meta = triton_dp._launch(cost, 0.0 if hard else 0.1, True if rec.has_masked_moves else None)
+    _, meta = triton_dp._launch(cost, 0.0 if hard else 0.1, True if rec.has_masked_moves else None, fill)
     num_warps = meta.pop("num_warps")
     fp = "*fp64" if dtype == torch.float64 else "*fp32"
     if kernel is triton_dp._forward_kernel:
@@ -196,8 +240,9 @@ def compile_for_h100(kernel, rec, dtype, hard, n, batch):
         constexprs = dict(triton_dp._compile_time(rec), **meta)
     else:
         signature = {"C": fp, "R": fp if hard else "*fp64", "CHOICE": "*i8" if hard else "*fp64",
-                     "E": fp, "SEED": "*fp64"}
-        constexprs = dict(MOVES=triton_dp._compile_time(rec)["MOVES"], **meta)
+                     "E": fp, "HANDOFF": fp, "SEED": "*fp64"}
+        split = fill is not None and 2 * n + 1 > meta["LANES"]
+        constexprs = dict(MOVES=triton_dp._compile_time(rec)["MOVES"], SPLIT=split, **meta)
     signature.update({"N_LEN": "*i64", "M_LEN": "*i64", "COL_MASK": "*i8" if meta["HAS_MASK"] else "*i64",
                       "GAMMA": "*fp64", "B": "i32", "N": "i32", "M": "i32"})
     signature.update({name: "constexpr" for name in constexprs})
@@ -205,13 +250,21 @@ def compile_for_h100(kernel, rec, dtype, hard, n, batch):
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
 
 
+#: The launch shapes compiled: (dtype, hard, n, batch, fill): the contrastive batch, long sequences, and
+#: S2DTW's interleaved grid at the contrastive batch (8 x 8 costs) and across warp groups (40 x 40).
+SHAPES = [(torch.float32, False, 17, 65536, None), (torch.float64, True, 2048, 64, None),
+          (torch.float32, False, 8, 65536, 0.5), (torch.float32, True, 40, 64, 0.5)]
+
+
 def compile_every_kernel_for_an_h100():
     for rec in va.RECURSIONS.values():
         for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
-            for dtype, hard, n, batch in ((torch.float32, False, 17, 65536), (torch.float64, True, 2048, 64)):
-                compiled = compile_for_h100(kernel, rec, dtype, hard, n, batch)
+            for dtype, hard, n, batch, fill in SHAPES:
+                if fill is not None and rec is not va.RECURSIONS["soft_dtw"]:
+                    continue  # the interleaved grid is S2DTW's: soft-DTW's recursion
+                compiled = compile_for_h100(kernel, rec, dtype, hard, n, batch, fill)
                 assert compiled.asm["cubin"]
-                print(rec.name, kernel.__name__, dtype, "hard" if hard else "soft", n, "compiled")
+                print(rec.name, kernel.__name__, dtype, "hard" if hard else "soft", n, fill, "compiled")
 
 
 @pytest.mark.slow
@@ -225,7 +278,7 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 2 * 2 * len(va.RECURSIONS)
+    assert done.stdout.count("compiled") == 2 * (2 * len(va.RECURSIONS) + 2)
 
 
 # ------------------------------------------------------------------------------ CUDA, large

@@ -71,7 +71,7 @@ def solve(
     """Value of ``rec`` for every pair: cost (B, S, N, M), lengths (B,) -> (B,).
 
     With ``fill``, the recursion runs on ``interleave(cost, fill)``, (B, S, 2N+1, 2M+1), and the
-    lengths and column mask are that grid's; backends that can (``INTERLEAVED``: cpu) read it
+    lengths and column mask are that grid's; backends that can (``INTERLEAVED``: cpu, triton) read it
     from the cost without building it. Inputs are assumed validated (the public variants do
     that); cells beyond a pair's lengths must hold finite values and receive zero gradient.
     """

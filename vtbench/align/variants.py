@@ -161,7 +161,7 @@ def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
     tau = _check_skip_cost(skip_cost)
     smoothed = smooth_cost(c, smooth_gamma, backend=backend)
-    if bandwidth is None:  # the engine runs on interleave(smoothed, tau) (the cpu kernel without building it)
+    if bandwidth is None:  # the engine runs on interleave(smoothed, tau) (cpu and triton: without building it)
         value = solve(smoothed[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend, fill=tau)
     else:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1, skip cells included
         check_bandwidth(bandwidth, n_len, m_len)

@@ -22,6 +22,12 @@ previous stripe did). Small problems (the contrastive batch: B^2 grids of 8-32 s
 program, P of them side by side. The backward pass is the same walk in reverse, pulling E from
 the successors on the two following diagonals (a group's last lane reads the row below it).
 
+S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
+interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
+cell as fill, and the backward writes the gradient of the cost cells only: the grid is never
+built, nor its gradient gathered. A row that the group above reads from memory in the backward
+(when a problem's rows span several groups) goes through a grid-sized buffer instead of E.
+
 Precision. R is accumulated and stored in float64, so the differences R[cell] - C[cell] - R[pred]
 that the soft-min weights exponentiate stay exact even when |R| is large and gamma is small (the
 failure of float32 peers). Float64 costs are computed in float64 throughout (the reference's
@@ -102,17 +108,29 @@ def _above(R, state, row, col, n, m, START: tl.constexpr, M):
 
 
 @triton.jit
-def _below(E, R, C, CHOICE, state, row, col, n, m, M, HARD: tl.constexpr):
-    """(E_s, decision_s) of cell (row, col) below a group (stored by the group below or the next
-    stripe), (G, 1) each; zero outside the problem."""
+def _cost(C, problem, row, col, inside, N, M, FILLED: tl.constexpr, fill):
+    """C_s[row, col] in float64, (G, LANES) or (G, 1), of the problem-and-state ``problem`` = b * S + s;
+    FILLED: the grid interleave(C, fill), whose cell (2i+1, 2j+1) is C_s[i, j] and every other fill."""
+    if FILLED:
+        inner = inside & (row % 2 == 1) & (col % 2 == 1)
+        at = problem * (N // 2) * (M // 2) + (row // 2) * (M // 2) + col // 2  # N = 2 Nc + 1
+        return tl.where(inner, tl.load(C + at, mask=inner, other=0.0).to(tl.float64), fill)
+    else:
+        return tl.load(C + problem * N * M + row * M + col, mask=inside, other=0.0).to(tl.float64)
+
+
+@triton.jit
+def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, HARD: tl.constexpr, FILLED: tl.constexpr, fill):
+    """(E_s, decision_s) of cell (row, col) below a group (stored in HANDOFF by the group below or
+    the next stripe), (G, 1) each; zero outside the problem."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
     inside = (row < n) & (col >= 0) & (col < m)
-    at = state + row * M + col
-    e = tl.load(E + at, mask=inside, other=0.0).to(tl.float64)
+    at = problem * N * M + row * M + col
+    e = tl.load(HANDOFF + at, mask=inside, other=0.0).to(tl.float64)
     if HARD:
         key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
     else:
-        key = tl.load(R + at, mask=inside, other=0.0) - tl.load(C + at, mask=inside, other=0.0).to(tl.float64)
+        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, inside, N, M, FILLED, fill)
     return e, key
 
 
@@ -192,15 +210,17 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 def _forward_kernel(
     C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
-    MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+    FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
 ):
-    """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; C, R (B, S, N, M)."""
+    """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
+    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA = (gamma, fill)."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
     n_max = tl.max(n)
     m_max = tl.max(m)
     gamma = tl.load(GAMMA)
+    fill = tl.load(GAMMA + 1)
     grid = b.to(tl.int64) * S * N * M  # (G, 1) offset of each problem's R_0
     for i0 in range(0, n_max, ROWS):
         tl.debug_barrier()  # row i0 - 1 was stored by other threads
@@ -232,7 +252,7 @@ def _forward_kernel(
             new = ()
             for s in tl.static_range(S):
                 at = cell + s * N * M
-                cost = tl.load(C + at, mask=valid, other=0.0).to(tl.float64)
+                cost = _cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill)
                 r, choice = _relax(MOVES[s], cost, preds, vertical, gamma, HARD, MATH)
                 r = tl.where(valid, r, _boundary(STARTS[s], i, j))
                 tl.store(R + at, r, mask=valid)
@@ -245,19 +265,24 @@ def _forward_kernel(
 
 @triton.jit
 def _backward_kernel(
-    C, R, CHOICE, E, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
-    MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
-    MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+    C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
+    MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr,
+    SPLIT: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
 ):
     """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
-    backwards: stripes bottom-up, diagonals in reverse. E (B, S, N, M) zeroed, SEED (B, S)."""
+    backwards: stripes bottom-up, diagonals in reverse. E zeroed, shaped as C; SEED (B, S).
+    FILLED (C read as interleave(C, fill)): E gets the cost cells only, and where a problem's rows
+    span several groups (SPLIT) the first row of every group goes to HANDOFF (B, S, N, M) for the
+    group above; otherwise HANDOFF is E."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
     n_max = tl.max(n)
     m_max = tl.max(m)
     gamma = tl.load(GAMMA)
-    grid = b.to(tl.int64) * S * N * M
+    fill = tl.load(GAMMA + 1)
+    problem = b.to(tl.int64) * S  # (G, 1) problem-and-state index of each problem's state 0
+    grid = problem * N * M
     seed = ()
     for s in tl.static_range(S):
         seed = seed + (tl.load(SEED + b * S + s, mask=b < B, other=0.0),)
@@ -275,7 +300,8 @@ def _backward_kernel(
         nxt = ()
         diag = ()
         for s in tl.static_range(S):
-            e_below, key_below = _below(E, R, C, CHOICE, grid + s * N * M, i0 + below, steps - below + 1, n, m, M, HARD)
+            e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, n, m, N, M,
+                                        HARD, FILLED, fill)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         for back in range(0, steps):
@@ -294,7 +320,8 @@ def _backward_kernel(
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
-                e_below, key_below = _below(E, R, C, CHOICE, grid + s * N * M, i0 + below, t - below + 1, n, m, M, HARD)
+                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M,
+                                            HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
@@ -305,11 +332,18 @@ def _backward_kernel(
                     key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
                 else:
                     own = tl.load(R + at, mask=valid, other=INF)
-                    key = tl.where(valid, own - tl.load(C + at, mask=valid, other=0.0).to(tl.float64), 0.0)
+                    key = tl.where(valid, own - _cost(C, problem + s, i, j, valid, N, M, FILLED, fill), 0.0)
                 e = tl.where((i == n - 1) & (j == m - 1), seed[s], 0.0)
                 e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), gamma, HARD, MATH)
                 e = tl.where(valid, e, 0.0)
-                tl.store(E + at, e.to(E.dtype.element_ty), mask=valid)
+                if FILLED:
+                    inner = valid & (i % 2 == 1) & (j % 2 == 1)
+                    at_cost = (problem + s) * (N // 2) * (M // 2) + (i // 2) * (M // 2) + j // 2
+                    tl.store(E + at_cost, e.to(E.dtype.element_ty), mask=inner)
+                    if SPLIT:  # the group above reads this row
+                        tl.store(HANDOFF + at, e.to(E.dtype.element_ty), mask=valid & (lane == first))
+                else:
+                    tl.store(E + at, e.to(E.dtype.element_ty), mask=valid)
                 new = new + ((e, key),)
             nxt = new
             diag = down  # (i + 1, j) now is (i + 1, j + 1) at the next step
@@ -328,16 +362,23 @@ def _compile_time(rec: Recursion) -> dict:
     return {"MOVES": moves, "STARTS": tuple(_ROWS_FROM[start] for start in rec.starts)}
 
 
-def _launch(cost: torch.Tensor, gamma: float, col_mask) -> tuple[tuple[int], dict]:
+def _shape(cost: torch.Tensor, fill) -> tuple[int, int, int, int]:
+    """(B, S, N, M) of the grid the recursion runs on: the cost's, or with ``fill`` the interleaved one."""
+    B, S, N, M = cost.shape
+    return (B, S, N, M) if fill is None else (B, S, 2 * N + 1, 2 * M + 1)
+
+
+def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tuple[int], dict]:
     """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
     program, MATH the dtype of exp and log."""
-    B, S, N, M = cost.shape
+    B, S, N, M = _shape(cost, fill)
     rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WARP)
     per_program = max(1, min(_TILE // rows, triton.next_power_of_2(triton.cdiv(B, _PROGRAMS))))
     meta = {
         "HARD": gamma == 0,
         "HAS_MASK": col_mask is not None,
+        "FILLED": fill is not None,
         "MATH": tl.float64 if cost.dtype == torch.float64 else tl.float32,
         "P": per_program,
         "W": rows // lanes,
@@ -347,9 +388,10 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask) -> tuple[tuple[int], dic
     return (triton.cdiv(B, per_program),), meta
 
 
-def _common(cost, gamma, n_len, m_len, col_mask):
+def _common(cost, gamma, n_len, m_len, col_mask, fill):
     mask = n_len if col_mask is None else col_mask.to(torch.int8).contiguous()  # any pointer when unused
-    gamma_t = torch.full((1,), gamma, dtype=torch.float64, device=cost.device)
+    fill = 0.0 if fill is None else torch.tensor(fill, dtype=cost.dtype).item()  # as interleave would store it
+    gamma_t = torch.tensor([gamma, fill], dtype=torch.float64, device=cost.device)
     return cost.contiguous(), gamma_t, n_len.contiguous(), m_len.contiguous(), mask
 
 
@@ -363,11 +405,16 @@ def _on(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask):
-    """cost (B, S, N, M) -> value (B,) in cost's dtype, and saved = (R or argmin moves, seeds)."""
-    B, S, N, M = cost.shape
-    grid, meta = _launch(cost, gamma, col_mask)
-    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask)
+#: The kernels read an interleaved grid (``fill``, see engine.solve) from its cost cells, never building it.
+INTERLEAVED = True
+
+
+def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
+    """cost (B, S, N, M) -> value (B,) in cost's dtype, and saved = (R or argmin moves, seeds).
+    With ``fill`` the recursion runs on interleave(cost, fill), and R is that grid's."""
+    B, S, N, M = _shape(cost, fill)
+    grid, meta = _launch(cost, gamma, col_mask, fill)
+    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
     R = torch.empty((B, S, N, M), dtype=torch.float64, device=cost.device)
     choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
     with _on(cost.device):
@@ -379,15 +426,18 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask):
     return value.to(cost.dtype), (choice if meta["HARD"] else R, seed)
 
 
-def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask):
-    """The expected alignment E = d value / d cost, (B, S, N, M), in the cost's dtype."""
+def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
+    """The expected alignment E = d value / d cost, shaped and typed as the cost (with ``fill``: the
+    gradient of the cost cells of the interleaved grid)."""
     table, seed = saved
-    grid, meta = _launch(cost, gamma, col_mask)
-    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask)
-    B, S, N, M = cost.shape
+    B, S, N, M = _shape(cost, fill)
+    grid, meta = _launch(cost, gamma, col_mask, fill)
+    split = fill is not None and N > meta["LANES"]  # rows of a problem in several groups: E handed over
+    cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
     E = torch.zeros_like(cost)
+    handoff = torch.empty((B, S, N, M), dtype=E.dtype, device=E.device) if split else E
     R, choice = (table, table) if not meta["HARD"] else (E, table)  # the unused one: any pointer
     with _on(cost.device):
-        _backward_kernel[grid](cost, R, choice, E, seed, n_len, m_len, mask, gamma_t, B, N, M,
-                               MOVES=_compile_time(rec)["MOVES"], **meta)
+        _backward_kernel[grid](cost, R, choice, E, handoff, seed, n_len, m_len, mask, gamma_t, B, N, M,
+                               MOVES=_compile_time(rec)["MOVES"], SPLIT=split, **meta)
     return E
