@@ -224,6 +224,25 @@ def test_the_interleaved_grid_across_groups_and_stripes(monkeypatch):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("smooth_gamma", [2.0, 0.1, 1e-3, 0.0])
+@pytest.mark.parametrize("shape", [(3, 1, 1), (2, 1, 5), (2, 4, 1), (2, 3, 6, 5)])
+def test_smoothing_matches_the_torch_form(shape, smooth_gamma, dtype, monkeypatch):
+    """S2DTW's smoothing kernel: values and the gradient of a random upstream gradient, for N or M = 1
+    and leading batch dimensions, across several programs (a tiny block)."""
+    monkeypatch.setattr(triton_dp, "_SMOOTH_BLOCK", 16)
+    cost, upstream = rand(*shape, dtype=dtype, seed=len(shape) + shape[-1]), rand(*shape, dtype=dtype, seed=9)
+    ref, got = both_backends(lambda c, **kw: va.smooth_cost(c, smooth_gamma, **kw) * upstream, cost)
+    assert_same(ref, got, *tolerance(dtype))
+
+
+def test_hard_smoothing_breaks_ties_like_torch_argmin():
+    """smooth_gamma = 0 on integer costs (ties everywhere): the gradient goes to the first of
+    (left, up, diagonal) that attains the minimum."""
+    cost = torch.randint(0, 3, (4, 6, 7), generator=torch.Generator().manual_seed(5)).double().to(DEVICE)
+    assert_same(*both_backends(lambda c, **kw: va.smooth_cost(c, 0.0, **kw), cost), 0, 0)
+
+
 def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None):
     """Compile one kernel to an sm_90 cubin (no GPU needed), with the launch constants of a batch
     (with ``fill``: of S2DTW's interleaved grid, (2n+1) x (2n+1), read from n x n costs)."""
@@ -256,7 +275,29 @@ SHAPES = [(torch.float32, False, 17, 65536, None), (torch.float64, True, 2048, 6
           (torch.float32, False, 8, 65536, 0.5), (torch.float32, True, 40, 64, 0.5)]
 
 
+def compile_smoothing_for_h100(kernel, dtype, hard):
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    fp = "*fp64" if dtype == torch.float64 else "*fp32"
+    if kernel is triton_dp._smooth_forward_kernel:
+        signature = {"D": fp, "S": fp, "WEIGHTS": fp, "SMOOTH_GAMMA": "*fp64"}
+        constexprs = {"HARD": hard, "BLOCK": triton_dp._SMOOTH_BLOCK}
+    else:
+        signature = {"G": fp, "WEIGHTS": fp, "GRAD": fp}
+        constexprs = {"BLOCK": triton_dp._SMOOTH_BLOCK}
+    signature.update({"CELLS": "i64", "N": "i32", "M": "i32"})
+    signature.update({name: "constexpr" for name in constexprs})
+    source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+
+
 def compile_every_kernel_for_an_h100():
+    for kernel in (triton_dp._smooth_forward_kernel, triton_dp._smooth_backward_kernel):
+        for dtype, hard in ((torch.float32, False), (torch.float64, True)):
+            assert compile_smoothing_for_h100(kernel, dtype, hard).asm["cubin"]
+            print("smoothing", kernel.__name__, dtype, "hard" if hard else "soft", "compiled")
     for rec in va.RECURSIONS.values():
         for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
             for dtype, hard, n, batch, fill in SHAPES:
@@ -278,7 +319,7 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 2 * (2 * len(va.RECURSIONS) + 2)
+    assert done.stdout.count("compiled") == 4 + 2 * (2 * len(va.RECURSIONS) + 2)
 
 
 # ------------------------------------------------------------------------------ CUDA, large

@@ -79,7 +79,7 @@ def dtw_path(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="a
 class _Smooth(torch.autograd.Function):
     """S = d + smin_gs(neighbours of d); the backward reuses the forward's soft-min weights
     (3, ..., N, M). This torch form is the reference; ``fast`` is a backend module with its own
-    ``smooth_forward``/``smooth_backward`` (cpu) that must equal it."""
+    ``smooth_forward``/``smooth_backward`` (cpu, triton) that must equal it."""
 
     @staticmethod
     def forward(ctx, d, gs, fast):
@@ -125,7 +125,7 @@ def smooth_cost(cost, smooth_gamma=0.1, *, backend="auto"):
         S[i,j] = d[i,j] + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) over the neighbours that exist,
         S[0,0] = d[0,0] - gs * log 3 (the three missing neighbours count as 0).
 
-    ``backend`` as for the DPs: the cpu backend smooths in C++, the others in torch.
+    ``backend`` as for the DPs: the cpu backend smooths in C++, triton in a Triton kernel, torch in torch.
     """
     if not isinstance(cost, torch.Tensor) or cost.dim() < 2:
         raise ValueError(f"cost must be a tensor of shape (..., N, M), got {tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__}")

@@ -27,6 +27,8 @@ interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C
 cell as fill, and the backward writes the gradient of the cost cells only: the grid is never
 built, nor its gradient gathered. A row that the group above reads from memory in the backward
 (when a problem's rows span several groups) goes through a grid-sized buffer instead of E.
+S2DTW's smoothing before it is one elementwise kernel each way (``smooth_forward``/``smooth_backward``,
+the interface of the cpu backend's C++ smoothing), equal to variants.smooth_cost's torch form.
 
 Precision. R is accumulated and stored in float64, so the differences R[cell] - C[cell] - R[pred]
 that the soft-min weights exponentiate stay exact even when |R| is large and gamma is small (the
@@ -349,6 +351,59 @@ def _backward_kernel(
             diag = down  # (i + 1, j) now is (i + 1, j + 1) at the next step
 
 
+@triton.jit
+def _smooth_forward_kernel(D, S, WEIGHTS, SMOOTH_GAMMA, CELLS, N, M, HARD: tl.constexpr, BLOCK: tl.constexpr):
+    """S2DTW's smoothing, one cell per element: S = d + smin_gs(d[i,j-1], d[i-1,j], d[i-1,j-1]) (missing
+    neighbours +inf, all three 0 at (0, 0)), and the soft-min weights (3, B, N, M) for the backward;
+    D, S (B, N, M) flattened to CELLS. Computed in D's dtype, as the torch form does."""
+    idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = idx < CELLS
+    j = idx % M
+    i = (idx // M) % N
+    d = tl.load(D + idx, mask=ok, other=0.0)
+    corner = (i == 0) & (j == 0)
+    left = tl.where(corner, 0.0, tl.load(D + idx - 1, mask=ok & (j > 0), other=INF))
+    up = tl.where(corner, 0.0, tl.load(D + idx - M, mask=ok & (i > 0), other=INF))
+    diag = tl.where(corner, 0.0, tl.load(D + idx - M - 1, mask=ok & (i > 0) & (j > 0), other=INF))
+    low = tl.minimum(tl.minimum(left, up), diag)  # finite: every cell has a neighbour
+    if HARD:  # the first of (left, up, diagonal) that attains the minimum, as torch's argmin
+        w0 = (left == low).to(d.dtype)
+        w1 = ((up == low) & (left != low)).to(d.dtype)
+        w2 = 1.0 - w0 - w1
+        smin = low
+    else:
+        gs = tl.load(SMOOTH_GAMMA).to(d.dtype)
+        w0 = tl.exp((low - left) / gs)
+        w1 = tl.exp((low - up) / gs)
+        w2 = tl.exp((low - diag) / gs)
+        total = w0 + w1 + w2
+        smin = low - gs * tl.log(total)
+        w0, w1, w2 = w0 / total, w1 / total, w2 / total
+    tl.store(S + idx, d + smin, mask=ok)
+    tl.store(WEIGHTS + idx, w0, mask=ok)
+    tl.store(WEIGHTS + CELLS + idx, w1, mask=ok)
+    tl.store(WEIGHTS + 2 * CELLS + idx, w2, mask=ok)
+
+
+@triton.jit
+def _smooth_backward_kernel(G, WEIGHTS, GRAD, CELLS, N, M, BLOCK: tl.constexpr):
+    """d loss / d d[i,j] = g[i,j] + what the cells right, below and diagonally below send back
+    (their weight of this neighbour times their g), summed in the torch form's order."""
+    idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = idx < CELLS
+    j = idx % M
+    i = (idx // M) % N
+    grad = tl.load(G + idx, mask=ok, other=0.0)
+    right = ok & (j + 1 < M)
+    below = ok & (i + 1 < N)
+    grad += tl.load(WEIGHTS + idx + 1, mask=right, other=0.0) * tl.load(G + idx + 1, mask=right, other=0.0)
+    grad += tl.load(WEIGHTS + CELLS + idx + M, mask=below, other=0.0) * tl.load(G + idx + M, mask=below, other=0.0)
+    both = right & below
+    grad += (tl.load(WEIGHTS + 2 * CELLS + idx + M + 1, mask=both, other=0.0)
+             * tl.load(G + idx + M + 1, mask=both, other=0.0))
+    tl.store(GRAD + idx, grad, mask=ok)
+
+
 # ------------------------------------------------------------------------------------ launch
 
 _INTERPRETED = not isinstance(_forward_kernel, triton.runtime.JITFunction)  # decided at import
@@ -441,3 +496,31 @@ def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=No
         _backward_kernel[grid](cost, R, choice, E, handoff, seed, n_len, m_len, mask, gamma_t, B, N, M,
                                MOVES=_compile_time(rec)["MOVES"], SPLIT=split, **meta)
     return E
+
+
+_SMOOTH_BLOCK = 1024  # cells per program of the smoothing kernels
+
+
+def smooth_forward(cost, smooth_gamma):
+    """S2DTW's smoothing (variants.smooth_cost) of cost (B, N, M): S and the soft-min weights (3, B, N, M)."""
+    cost = cost.contiguous()
+    B, N, M = cost.shape
+    smoothed = torch.empty_like(cost)
+    weights = torch.empty((3, B, N, M), dtype=cost.dtype, device=cost.device)
+    gs = torch.full((1,), smooth_gamma, dtype=torch.float64, device=cost.device)
+    grid = (triton.cdiv(cost.numel(), _SMOOTH_BLOCK),)
+    with _on(cost.device):
+        _smooth_forward_kernel[grid](cost, smoothed, weights, gs, cost.numel(), N, M,
+                                     HARD=smooth_gamma == 0, BLOCK=_SMOOTH_BLOCK)
+    return smoothed, weights
+
+
+def smooth_backward(grad, weights):
+    """d loss / d cost from d loss / d S and smooth_forward's weights."""
+    grad = grad.contiguous()
+    _, N, M = grad.shape
+    out = torch.empty_like(grad)
+    with _on(grad.device):
+        _smooth_backward_kernel[(triton.cdiv(grad.numel(), _SMOOTH_BLOCK),)](grad, weights, out, grad.numel(), N, M,
+                                                                             BLOCK=_SMOOTH_BLOCK)
+    return out
