@@ -86,14 +86,15 @@ def test_howto100m_bad_entries_are_skipped_counted_and_named(howto):
         "objects": {"start": [0], "end": [1], "text": ["x"]},
         "bad_caps": {"start": [0, 1], "end": [1], "text": ["x"]},
     })
-    captions["vid_a"] = {"start": [0, 5, 1, 2, -1, 0], "end": [3, 2, 30.8, 40, 1, 2],
-                         "text": ["ok", "reversed", "slightly past the end is tolerated", "beyond", "negative", "  "]}
+    captions["vid_a"] = {"start": [0, 5, 1, 2, -1, 0, 30.2], "end": [3, 2, 30.8, 40, 1, 2, 30.6],
+                         "text": ["ok", "reversed", "slightly past the end is tolerated", "beyond", "negative", "  ",
+                                  "starts past the end"]}
     path = write_json(root / "caps.json", captions)
     with pytest.warns(UserWarning) as record:
         ds = HowTo100M(path, features)
     messages = " | ".join(str(w.message) for w in record)
     assert ds.skipped == {"missing feature file": 1, "unreadable feature file": 3, "malformed captions": 1,
-                          "start > end": 1, "times beyond features": 2, "empty text": 1}
+                          "start > end": 1, "times beyond features": 3, "empty text": 1}
     assert "no_features.npy" in messages and "garbage.npy" in messages and "caps.json" in messages
     assert len(ds) == 2
     a = ds[0]
@@ -188,6 +189,11 @@ def test_youcook2_official_json_with_subsets(tmp_path):
     with pytest.warns(UserWarning):
         train = build_dataset("youcook2", "train", csv_or_json=path, features=tmp_path / "f")
     assert [train[i]["video_id"] for i in range(len(train))] == ["yc2"]
+    with pytest.warns(UserWarning):  # no public test annotations: the test split is validation
+        test = build_dataset("youcook2", "test", csv_or_json=path, features=tmp_path / "f")
+    assert [test[i]["video_id"] for i in range(len(test))] == ["yc1"]
+    with pytest.raises(ValueError, match=r"subset='valid' names no video; the file's subsets are \['training', 'validation'\]"):
+        YouCook2(path, tmp_path / "f", subset="valid")
     with pytest.raises(ValueError, match="nodb.json"):
         YouCook2(write_json(tmp_path / "nodb.json", {"videos": {}}), tmp_path / "f")
 

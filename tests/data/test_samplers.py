@@ -137,6 +137,32 @@ def test_method_collate_is_reproducible_on_narrated_digits():
     assert batch["candidates"].shape == (4, 2, 3) and (batch["text"][batch["text_mask"]][:, 0] > 1).all()
 
 
+def test_milnce_candidates_hold_the_clips_own_caption_even_when_jittered():
+    """A jittered clip inside a long caption sits far from that caption's centre."""
+    item = make_item([(0, 100), (6, 8), (9, 11), (14, 16)], T=100)
+    for seed in range(200):
+        s = SAMPLERS["milnce"](item, seed, n=4, k=2, jitter=True)
+        for text, clip in enumerate(s["pair"].tolist()):
+            if clip >= 0:
+                assert text in s["candidates"][clip].tolist(), seed
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_method_collate_draws_anew_every_epoch_and_again_with_the_same_seed(workers):
+    ds = NarratedDigits("val", videos_per_task=1, cache_dir=None)
+    tok = Tokenizer.fit(ds.all_texts())
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=workers, generator=torch.Generator(),
+                                         collate_fn=MethodCollate("pairs", tok, n=2, jitter=True))
+    def epoch(seed=None):
+        if seed is not None:
+            loader.generator.manual_seed(seed)
+        return torch.cat([batch["times"] for batch in loader])
+    first, second = epoch(7), epoch()
+    assert not torch.equal(first, second)  # other clips in the second epoch, with or without workers
+    if workers:
+        assert torch.equal(epoch(7), first)  # the loader's generator seeds the workers
+
+
 spans_strategy = st.lists(st.tuples(st.floats(0, 30), st.floats(0, 12)), min_size=1, max_size=9)
 
 

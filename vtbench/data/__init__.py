@@ -16,11 +16,13 @@ from .narrated_digits import NarratedDigits
 from .samplers import SAMPLERS, MethodCollate, collate, get_sampler
 from .text import Tokenizer
 
-_YOUCOOK2_SUBSETS = {"train": "training", "val": "validation"}
+# YouCook2's test annotations are not public: "test" is the validation subset, as papers evaluate on.
+_YOUCOOK2_SUBSETS = {"train": "training", "val": "validation", "test": "validation"}
 
 
 def _youcook2(split: str, **kwargs):
-    """The official JSON holds every subset: ``split`` picks one unless ``subset`` is given."""
+    """The official JSON holds every subset: ``split`` picks one (train: training, val and test:
+    validation) unless ``subset`` is given."""
     if str(kwargs.get("csv_or_json", "")).lower().endswith(".json"):
         kwargs.setdefault("subset", _YOUCOOK2_SUBSETS.get(split, split))
     return YouCook2(**kwargs)

@@ -184,7 +184,7 @@ def _check_captions(video: RawVideo, captions: list, n_rows: int, tol: float, sk
             skips.add("start > end", video.source, f"{video.video_id}: {start} > {end}")
         elif not text.strip():
             skips.add("empty text", video.source, video.video_id)
-        elif start < 0 or end > n_rows + tol:
+        elif start < 0 or end > n_rows + tol or start >= n_rows:  # (a start at T covers no feature row)
             skips.add("times beyond features", video.source, f"{video.video_id}: [{start}, {end}] vs T = {n_rows}")
         else:
             kept.append(Caption(start, min(end, float(n_rows)), text.strip(), *raw[3:4]))

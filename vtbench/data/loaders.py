@@ -116,6 +116,9 @@ def _youcook2_json(path: Path, subset: str | None, skips: SkipLog) -> list[RawVi
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise ValueError(f"{path}: expected {{\"database\": {{video_id: {{\"annotations\": [...]}}}}}}")
+    present = sorted({str(r.get("subset")) for r in database.values() if isinstance(r, dict) and "subset" in r})
+    if subset is not None and subset not in present:
+        raise ValueError(f"{path}: subset={subset!r} names no video; the file's subsets are {present}")
     videos = []
     for vid, record in database.items():
         if not isinstance(record, dict) or not isinstance(record.get("annotations"), list):

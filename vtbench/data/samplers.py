@@ -106,8 +106,9 @@ def tempclr(item: dict, rng, *, n: int = 5, clip_len: int = 4, jitter: bool = Fa
 def milnce(item: dict, rng, *, n: int = 4, k: int = 5, clip_len: int = 4, jitter: bool = False) -> dict | None:
     """n clips, each in the span of a distinct random caption, with its k temporally nearest captions.
 
-    Nearness is the distance between caption and clip centres. ``texts`` holds the union of the
-    candidates in temporal order; ``candidates (n, k)`` indexes it (-1 where the video has < k).
+    Nearness is the distance between caption and clip centres; a clip's own caption is always among
+    its candidates (a jittered clip can sit far from its caption's centre). ``texts`` holds the union
+    of the candidates in temporal order; ``candidates (n, k)`` indexes it (-1 where the video has < k).
     """
     rng = np.random.default_rng(rng)
     order, starts, ends = _time_order(item)
@@ -117,6 +118,7 @@ def milnce(item: dict, rng, *, n: int = 4, k: int = 5, clip_len: int = 4, jitter
     sample = _sample(item, [], np.stack([starts[anchors], ends[anchors]], 1), clip_len, jitter, rng)
     centres = sample["clip_times"].mean(dim=1).numpy()  # (n,)
     distance = np.abs((starts + ends)[None, :] / 2 - centres[:, None])  # (n, K)
+    distance[np.arange(len(anchors)), anchors] = -1.0  # the clip's own caption: always a candidate
     nearest = np.argsort(distance, axis=1, kind="stable")[:, :k]  # caption indices, (n, min(k, K))
     used = [c for c in order if c in set(nearest.ravel().tolist())]  # union, temporal order
     position = {c: j for j, c in enumerate(used)}
@@ -186,7 +188,10 @@ def collate(samples: list[dict | None], tokenizer: Tokenizer, max_len: int | Non
 class MethodCollate:
     """A DataLoader ``collate_fn``: samples every item with ``SAMPLERS[sampler]``, then collates.
 
-    Randomness is reproducible: call c of DataLoader worker w uses ``default_rng([seed, w + 1, c])``.
+    Randomness is reproducible and new every epoch: call c in the main process uses
+    ``default_rng([seed, 0, c])``, call c of a DataLoader worker ``default_rng([seed, 1, worker seed, c])``
+    (torch's worker seed, drawn anew for every epoch's workers from torch's RNG or the loader's
+    ``generator``: seed that for the same draws again).
     """
 
     def __init__(self, sampler: str, tokenizer: Tokenizer, *, seed: int = 0, max_len: int | None = 16, **options):
@@ -200,6 +205,7 @@ class MethodCollate:
 
     def __call__(self, items: list[dict]) -> dict:
         info = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng([self.seed, 0 if info is None else info.id + 1, self.calls])
+        stream = [0] if info is None else [1, info.seed]  # a worker's copy restarts at c = 0 each epoch
+        rng = np.random.default_rng([self.seed, *stream, self.calls])
         self.calls += 1
         return collate([self.sample(item, rng, **self.options) for item in items], self.tokenizer, self.max_len)

@@ -32,13 +32,18 @@ def eval_dataset(config: TrainConfig, split: str = "test", data_path: str | None
     changes = {k: v for k, v in (("data_path", data_path), ("features_path", features_path)) if v}
     if changes:
         config = config.replace(**changes)
-    elif config.data != "narrated-digits":
+    elif config.data != "narrated-digits" and not _split_is_a_subset(config):
         print(f"note: evaluating {config.data!r} on the run's training files ({config.data_path}); "
               "pass --data-path/--features-path for held-out ones", file=sys.stderr)
     dataset = build_dataset(config.data, split, **dataset_kwargs(config))
     if len(dataset) == 0:
         raise ValueError(f"the {config.data!r} {split} split is empty: nothing to evaluate")
     return dataset
+
+
+def _split_is_a_subset(config: TrainConfig) -> bool:
+    """YouCook2's official JSON holds every subset: the split picks one (vtbench.data)."""
+    return config.data == "youcook2" and str(config.data_path).lower().endswith(".json")
 
 
 def untrained_run(config: TrainConfig) -> Run:
