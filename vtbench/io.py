@@ -1,7 +1,8 @@
 """Atomic file writes, shared by the data caches, checkpoints and results.
 
-A crash (or a SIGKILL) while writing leaves the previous file intact and no temporary file
-behind (except under SIGKILL, where ``*.tmp`` leftovers are swept by the data cache).
+A crash (or a SIGKILL) while writing leaves the previous file intact, and no temporary file
+behind except under SIGKILL: a ``<name>.*.tmp`` beside the file may then remain (the
+narrated-digits cache sweeps its own; any other is safe to delete).
 """
 from __future__ import annotations
 
