@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vtbench.align import backends, drop_dtw, otam, pairwise_cost, s2dtw, soft_dtw
+from vtbench.align import backends, drop_dtw, dtw_path, otam, pairwise_cost, s2dtw, s2dtw_grid, smooth_cost, soft_dtw, soft_dtw_alignment
 
 C = torch.rand(4, 5)
 
@@ -27,6 +27,11 @@ C = torch.rand(4, 5)
         (lambda: drop_dtw(torch.rand(6, 3), torch.rand(3)), "x_lengths must not exceed y_lengths"),
         (lambda: drop_dtw(C, torch.rand(7)), "drop_cost must broadcast"),
         (lambda: drop_dtw(C, torch.tensor([0.1, float("nan"), 0.1, 0.1, 0.1])), "drop_cost must be finite"),
+        (lambda: drop_dtw(C, torch.ones(5, dtype=torch.int64)), "drop_cost must be a floating-point tensor"),
+        (lambda: smooth_cost(torch.tensor([[1.0, float("nan")]])), "cost must be finite"),
+        (lambda: s2dtw_grid(torch.ones(4, 5, dtype=torch.int64)), "cost must be a floating-point tensor"),
+        (lambda: smooth_cost(torch.ones(5)), r"cost must have shape \(\.\.\., N, M\)"),
+        (lambda: soft_dtw(C, torch.tensor(0.5, requires_grad=True)), "gamma is not differentiable"),
         (lambda: soft_dtw(C, backend="gpu"), "backend must be one of"),
         (lambda: pairwise_cost(torch.rand(3, 4), torch.rand(3, 5)), "share the embedding size"),
         (lambda: pairwise_cost(torch.rand(3, 4), torch.rand(3, 4), "l1"), "metric must be one of"),
@@ -44,6 +49,31 @@ def test_padding_may_hold_anything_but_the_valid_block_may_not():
     assert torch.isfinite(soft_dtw(cost, x_lengths=torch.tensor([3, 4]))).all()
     with pytest.raises(ValueError, match="cost must be finite"):
         soft_dtw(cost, x_lengths=torch.tensor([4, 4]))
+
+
+def test_drop_cost_may_be_a_number_and_its_padding_anything(backend):
+    cost = torch.rand(2, 3, 5, dtype=torch.float64)
+    for scalar in (0.4, torch.tensor(0.4, dtype=torch.float64)):
+        want = drop_dtw(cost, torch.full((5,), 0.4, dtype=torch.float64), 0.1, backend=backend)
+        torch.testing.assert_close(drop_dtw(cost, scalar, 0.1, backend=backend), want)
+    drop = torch.rand(2, 5, dtype=torch.float64)
+    lengths = torch.tensor([3, 5])
+    want = drop_dtw(cost, drop, 0.1, y_lengths=lengths, backend=backend)
+    drop[0, 3:] = float("nan")  # beyond y_lengths: padding
+    leaf = drop.clone().requires_grad_()
+    value = drop_dtw(cost, leaf, 0.1, y_lengths=lengths, backend=backend)
+    torch.testing.assert_close(value, want)
+    (grad,) = torch.autograd.grad(value.sum(), leaf)
+    assert torch.isfinite(grad).all() and not grad[0, 3:].any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_alignments_of_half_precision_costs(dtype, backend):
+    cost = torch.rand(3, 4, 5)
+    for alignment in (lambda c: soft_dtw_alignment(c, 0.1, backend=backend), lambda c: dtw_path(c, backend=backend)):
+        got = alignment(cost.to(dtype))
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.float(), alignment(cost.to(dtype).float()).to(dtype).float())
 
 
 def test_a_cpu_only_backend_refuses_other_devices():

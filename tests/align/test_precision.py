@@ -7,6 +7,8 @@ from vtbench.align import soft_dtw_alignment
 
 @pytest.mark.slow
 def test_small_gamma_gradient_matches_float64(backend):
+    if backend == "torch":
+        pytest.skip("the torch backend runs float32 costs in float64: the oracle itself")
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 8, generator=g), torch.randn(256, 8, generator=g)
     cost32 = torch.cdist(x, y).square()

@@ -12,7 +12,7 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
     if not isinstance(cost, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(cost).__name__}")
     if cost.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise ValueError(f"{name} must be a floating-point tensor (float32 or float64), got {cost.dtype}")
+        raise ValueError(f"{name} must be a floating-point tensor (float32, float64, float16 or bfloat16), got {cost.dtype}")
     if cost.dim() < 2:
         raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
     if cost.shape[-1] == 0 or cost.shape[-2] == 0:
@@ -30,6 +30,8 @@ def check_gamma(gamma: float, name: str = "gamma") -> float:
     if isinstance(gamma, torch.Tensor):
         if gamma.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(gamma.shape)}")
+        if gamma.requires_grad:
+            raise ValueError(f"{name} is not differentiable: pass a number or a tensor that does not require grad")
         gamma = gamma.item()
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)):
         raise ValueError(f"{name} must be a number, got {type(gamma).__name__}")

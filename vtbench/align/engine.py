@@ -86,6 +86,8 @@ def solve(
 @torch.no_grad()
 def solve_alignment(cost, rec, gamma, n_len, m_len, col_mask=None, backend="auto") -> torch.Tensor:
     """The expected alignment d value / d cost, (B, S, N, M), without building a graph."""
+    if cost.dtype in (torch.float16, torch.bfloat16):
+        return solve_alignment(cost.float(), rec, gamma, n_len, m_len, col_mask, backend).to(cost.dtype)
     module = backends.select(backend, cost.device)
     _, saved = module.forward(cost, rec, gamma, n_len, m_len, col_mask)
     return module.backward(cost, saved, rec, gamma, n_len, m_len, col_mask)

@@ -53,6 +53,8 @@ def soft_dtw(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None,
 
     cost (..., N, M) -> (...). O(NM) time per pair. ``bandwidth`` w restricts paths to the
     Sakoe-Chiba band |i - j| <= w (a ValueError if that leaves a pair's end cell unreachable).
+    R accumulates in float64: a gamma below float64's resolution of R (gamma < ~1e-10 |R|) gives
+    the right value but gradients that lose mass; use gamma = 0 (exact hard DTW) there.
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths, bandwidth)
     return solve(c[:, None], SOFT_DTW, gamma, n_len, m_len, None, backend).reshape(batch)
@@ -127,9 +129,11 @@ def smooth_cost(cost, smooth_gamma=0.1, *, backend="auto"):
 
     ``backend`` as for the DPs: the cpu backend smooths in C++, triton in a Triton kernel, torch in torch.
     """
-    if not isinstance(cost, torch.Tensor) or cost.dim() < 2:
-        raise ValueError(f"cost must be a tensor of shape (..., N, M), got {tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__}")
-    gs = check_gamma(smooth_gamma, "smooth_gamma")
+    check_cost(cost)
+    return _smooth(cost, check_gamma(smooth_gamma, "smooth_gamma"), backend)
+
+
+def _smooth(cost, gs: float, backend: str):
     module = backends.select(backend, cost.device)
     fast = (module if hasattr(module, "smooth_forward") and cost.dtype in (torch.float32, torch.float64)
             and cost.numel() > 0 else None)
@@ -160,7 +164,7 @@ def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
     tau = _check_skip_cost(skip_cost)
-    smoothed = smooth_cost(c, smooth_gamma, backend=backend)
+    smoothed = _smooth(c, check_gamma(smooth_gamma, "smooth_gamma"), backend)  # (c is checked)
     if bandwidth is None:  # the engine runs on interleave(smoothed, tau) (cpu and triton: without building it)
         value = solve(smoothed[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend, fill=tau)
     else:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1, skip cells included
@@ -192,7 +196,8 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
         Dm[i,j] = drop[j] + smin(Dp[i,j-1], Dm[i,j-1]),  Dm[0,0] = 0, Dm[0,j] = sum(drop[:j])
         drop_dtw = smin(Dp[n,m], Dm[n,m])          (1-based tables, as in the paper)
 
-    cost (..., N, M), drop_cost (..., M) (broadcastable; +inf forbids dropping) -> (...).
+    cost (..., N, M), drop_cost (..., M) or anything that broadcasts to it, a number included (+inf
+    forbids dropping) -> (...).
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
     if bool((n_len > m_len).any()):
@@ -200,13 +205,16 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
                          "x_lengths must not exceed y_lengths")
     if not isinstance(drop_cost, torch.Tensor):
         drop_cost = torch.as_tensor(drop_cost, dtype=cost.dtype, device=cost.device)
-    check_cost(drop_cost.unsqueeze(-2), "drop_cost", allow_inf=True)
+    if not drop_cost.is_floating_point():
+        raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost.dtype}")
     n, m = c.shape[-2:]
     try:
         drop = drop_cost.to(c.dtype).expand(*batch, m).reshape(-1, m)
     except RuntimeError:
         raise ValueError(f"drop_cost must broadcast to (..., M) = {(*batch, m)}, got {tuple(drop_cost.shape)}") from None
+    # the padding beyond y_lengths may hold anything, as the cost's
     drop = torch.where(torch.arange(m, device=c.device) < m_len[:, None], drop, torch.zeros((), dtype=c.dtype, device=c.device))
+    check_cost(drop, "drop_cost", allow_inf=True)
     matched = torch.nn.functional.pad(c, (0, 0, 1, 0), value=INF)  # row 0: no step yet
     dropped = drop[:, None, :].expand(-1, n + 1, m)
     grid = torch.stack([matched, dropped], dim=1)  # (B, 2, N + 1, M)
