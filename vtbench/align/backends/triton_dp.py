@@ -41,6 +41,8 @@ the final-state seeds of E, (B, S) float64).
 
 The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
 before this module was imported (the tests do that); the interpreter is slow, so only small shapes.
+Checked with Triton 3.6 (the GPU image's; its interpreter needs numpy < 2.3) and 3.9: the
+interpreter tests and the sm_90 compilation of every kernel.
 """
 from __future__ import annotations
 
@@ -75,10 +77,10 @@ def available(device) -> bool:
 
 
 @triton.jit
-def _boundary(START: tl.constexpr, i, j):
-    """R_s at a cell outside the grid: 0 at the start cells R_s[i, -1], START[0] <= i <= START[1]
+def _boundary(FIRST: tl.constexpr, LAST: tl.constexpr, i, j):
+    """R_s at a cell outside the grid: 0 at the start cells R_s[i, -1], FIRST <= i <= LAST
     (R[-1, -1] for a corner start), +inf everywhere else."""
-    is_start = (j == -1) & (i >= START[0]) & (i <= START[1])
+    is_start = (j == -1) & (i >= FIRST) & (i <= LAST)
     return tl.where(is_start, 0.0, INF).to(tl.float64)
 
 
@@ -100,13 +102,13 @@ def _row_down(x, last):
 
 
 @triton.jit
-def _above(R, state, row, col, n, m, START: tl.constexpr, M):
+def _above(R, state, row, col, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, M):
     """R_s[row, col], (G, 1): the row above a group (stored by the group above or the previous
     stripe), or the boundary."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)  # (G, 1): no scalar & tensor masks
     inside = (row >= 0) & (row < n) & (col >= 0) & (col < m)
     value = tl.load(R + state + row * M + col, mask=inside, other=INF)
-    return tl.where(inside, value, _boundary(START, row, col))
+    return tl.where(inside, value, _boundary(FIRST, LAST, row, col))
 
 
 @triton.jit
@@ -137,24 +139,26 @@ def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, HARD: tl.conste
 
 
 @triton.jit
-def _pred(MOVE: tl.constexpr, preds, vertical):
-    """R of the predecessor a move (src, kind, masked) names; +inf where a masked move is barred."""
-    value = preds[MOVE[0]][MOVE[1]]
-    if MOVE[2]:
+def _pred(preds, vertical, MOVE: tl.constexpr):
+    """R of the predecessor a move names (``_move``: src * 6 + kind * 2 + masked); +inf where a
+    masked move is barred."""
+    value = preds[MOVE // 6][MOVE // 2 % 3]
+    if MOVE % 2:
         value = tl.where(vertical, value, INF)
     return value
 
 
 @triton.jit
-def _relax(MOVES_S: tl.constexpr, cost, preds, vertical, gamma, HARD: tl.constexpr, MATH: tl.constexpr):
+def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamma, HARD: tl.constexpr,
+           MATH: tl.constexpr):
     """C_s + smin_gamma over the moves of state s, and the first argmin (the move gamma = 0 takes).
 
     smin is computed as torch_ref does: shift by the minimum (0 when every predecessor is +inf,
     which then gives +inf, never inf - inf)."""
-    low = _pred(MOVES_S[0], preds, vertical)
+    low = _pred(preds, vertical, MOVES[STATE][0])
     choice = tl.zeros(low.shape, tl.int32)
-    for k in tl.static_range(1, len(MOVES_S)):
-        value = _pred(MOVES_S[k], preds, vertical)
+    for k in tl.static_range(1, len(MOVES[STATE])):
+        value = _pred(preds, vertical, MOVES[STATE][k])
         better = value < low  # strict: a tie keeps the earlier move, as torch.argmin does
         low = tl.where(better, value, low)
         choice = tl.where(better, k, choice)
@@ -163,8 +167,8 @@ def _relax(MOVES_S: tl.constexpr, cost, preds, vertical, gamma, HARD: tl.constex
     else:
         shift = tl.where(low == INF, 0.0, low)
         total = tl.zeros(low.shape, MATH)
-        for k in tl.static_range(len(MOVES_S)):
-            total += tl.exp((-(_pred(MOVES_S[k], preds, vertical) - shift) / gamma).to(MATH))
+        for k in tl.static_range(len(MOVES[STATE])):
+            total += tl.exp((-(_pred(preds, vertical, MOVES[STATE][k]) - shift) / gamma).to(MATH))
         smin = shift - gamma * tl.log(total).to(tl.float64)
     return cost + smin, choice
 
@@ -179,12 +183,12 @@ def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, gamma, H
     total = tl.zeros(own.shape, tl.float64)
     for s in tl.static_range(len(MOVES)):
         for k in tl.static_range(len(MOVES[s])):
-            if MOVES[s][k][0] == TARGET:
-                e = succ[s][MOVES[s][k][1]][0]
-                key = succ[s][MOVES[s][k][1]][1]
+            if MOVES[s][k] // 6 == TARGET:  # (src * 6 + kind * 2 + masked, see _move)
+                e = succ[s][MOVES[s][k] // 2 % 3][0]
+                key = succ[s][MOVES[s][k] // 2 % 3][1]
                 take = e > 0
-                if MOVES[s][k][2]:
-                    take = take & col_ok[MOVES[s][k][1]]
+                if MOVES[s][k] % 2:
+                    take = take & col_ok[MOVES[s][k] // 2 % 3]
                 if HARD:
                     total += tl.where(take & (key == k), e, 0.0)
                 else:
@@ -232,8 +236,8 @@ def _forward_kernel(
         prev = ()
         diag = ()
         for s in tl.static_range(S):
-            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s], M)
-            prev = prev + (_boundary(STARTS[s], i, -1 - lane),)
+            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s][0], STARTS[s][1], M)
+            prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
             if W > 1:
@@ -248,15 +252,15 @@ def _forward_kernel(
             preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
             up = ()
             for s in tl.static_range(S):
-                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s], M)
+                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], M)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
             for s in tl.static_range(S):
                 at = cell + s * N * M
                 cost = _cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill)
-                r, choice = _relax(MOVES[s], cost, preds, vertical, gamma, HARD, MATH)
-                r = tl.where(valid, r, _boundary(STARTS[s], i, j))
+                r, choice = _relax(MOVES, s, cost, preds, vertical, gamma, HARD, MATH)
+                r = tl.where(valid, r, _boundary(STARTS[s][0], STARTS[s][1], i, j))
                 tl.store(R + at, r, mask=valid)
                 if HARD:
                     tl.store(CHOICE + at, choice.to(tl.int8), mask=valid)
@@ -409,11 +413,17 @@ def _smooth_backward_kernel(G, WEIGHTS, GRAD, CELLS, N, M, BLOCK: tl.constexpr):
 _INTERPRETED = not isinstance(_forward_kernel, triton.runtime.JITFunction)  # decided at import
 
 
+def _move(move) -> int:
+    """A move as one int, src * 6 + kind * 2 + masked: the kernels decode it at compile time. (One
+    int rather than a tuple: triton before 3.9 cannot pass tuples nested three deep to a jit function.)"""
+    return move.src * 6 + _KIND[(move.di, move.dj)] * 2 + int(move.masked)
+
+
 def _compile_time(rec: Recursion) -> dict:
-    """The Recursion as constexprs: moves[s] = ((src, kind, masked), ...), starts[s] = row range."""
+    """The Recursion as constexprs: moves[s] = (_move(move), ...), starts[s] = row range."""
     if rec.n_states > 2:
         raise NotImplementedError("the triton backend supports recursions with at most 2 states")
-    moves = tuple(tuple((mv.src, _KIND[(mv.di, mv.dj)], int(mv.masked)) for mv in ms) for ms in rec.moves)
+    moves = tuple(tuple(_move(mv) for mv in ms) for ms in rec.moves)
     return {"MOVES": moves, "STARTS": tuple(_ROWS_FROM[start] for start in rec.starts)}
 
 
