@@ -1,4 +1,5 @@
 """What the README says runs, runs: its Python blocks execute, its figures and commands exist."""
+import importlib
 import re
 import subprocess
 import sys
@@ -43,3 +44,23 @@ def test_the_kernel_table_is_the_one_the_bench_wrote():
     rows = [line for line in (ROOT / "figures" / "bench_kernels_cpu.md").read_text().splitlines()
             if line.startswith("|")]
     assert rows and all(row in README for row in rows)
+
+
+def test_the_vtbench_names_the_docs_and_docstrings_give_exist():
+    """Every dotted ``vtbench.x.y`` in README.md, docs/*.md and vtbench/**/*.py imports or resolves."""
+    sources = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "vtbench").rglob("*.py")]
+    missing = []
+    for path in sources:
+        for name in set(re.findall(r"\bvtbench(?:\.\w+)+", path.read_text())):
+            parts, obj = name.split("."), None
+            for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                except ImportError:
+                    continue
+                for part in parts[i:]:
+                    obj = getattr(obj, part, None)
+                break
+            if obj is None:
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not missing

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
+from torch import nn
 
-from vtbench.losses import MILNCE, CaliNCE, InfoNCE, TempCLR, VTTwins
+from vtbench.losses import MILNCE, CaliNCE, InfoNCE, TempCLR, Temperature, VTTwins
+from vtbench.losses.tda import augment
 
 from . import reference as ref
 from .conftest import make_batch
@@ -44,6 +47,24 @@ def test_infonce_learnable_temperature_gets_a_gradient(tiny):
     loss = InfoNCE(temperature=0.2, learn_temperature=True, normalize=True)
     loss(video.float(), text.float(), batch).loss.backward()
     assert loss.temperature.log_scale.grad is not None and loss.temperature.log_scale.grad != 0
+
+
+def test_learnable_temperature_is_capped_at_100_without_losing_its_gradient(tiny):
+    video, text, batch = tiny
+    temperature = Temperature(0.2, learn=True)
+    optimizer = torch.optim.SGD(temperature.parameters(), lr=1.0)
+    with torch.no_grad():
+        temperature.log_scale.fill_(math.log(500.0))  # as if a step had overshot the cap
+    for _ in range(3):
+        scale = temperature()
+        assert scale.item() <= 100.0 * (1 + 1e-6)
+        loss = InfoNCE(temperature=1.0, normalize=True)
+        loss.temperature = temperature
+        optimizer.zero_grad()
+        loss(video.float(), text.float(), batch).loss.backward()
+        assert temperature.log_scale.grad != 0  # a clamp inside the graph would give 0 here
+        optimizer.step()
+    assert temperature.log_scale.item() != pytest.approx(math.log(100.0))  # it moved off the cap
 
 
 def test_milnce_equals_its_equation(tiny):
@@ -86,6 +107,25 @@ def test_vt_twins_rejects_a_mask_with_holes(tiny):
         VTTwins()(video, text, batch)
 
 
+def test_vt_twins_tda_permutes_clips_and_captions_independently_in_training_only():
+    video, text, batch = make_batch(B=3, n=4, m=4, d=5, seed=4)
+    video, text = video.requires_grad_(), text.requires_grad_()
+    loss = VTTwins(tda=True, tda_sharpness=0.0)  # sharpness 0: every local permutation equally likely
+    torch.manual_seed(0)
+    out = loss(video, text, batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(video.grad).all() and torch.isfinite(text.grad).all()
+    torch.manual_seed(0)  # the same draws, made by hand: clips first, then captions
+    n_len, m_len = batch["video_mask"].sum(1), batch["text_mask"].sum(1)
+    videos = augment(nn.functional.normalize(video.detach(), dim=-1), n_len, 2, 0.0)
+    texts = augment(nn.functional.normalize(text.detach(), dim=-1), m_len, 2, 0.0)
+    assert not torch.equal(videos, nn.functional.normalize(video.detach(), dim=-1))
+    assert out.loss.item() == pytest.approx(VTTwins()(videos, texts, batch).loss.item(), rel=1e-12)
+    plain = VTTwins()(video, text, batch).loss.item()
+    assert out.loss.item() != pytest.approx(plain)
+    assert loss.eval()(video, text, batch).loss.item() == pytest.approx(plain, rel=1e-12)  # no augmentation at eval
+
+
 def tempclr_batch():
     video, text, batch = make_batch(B=3, n=4, m=4, d=5, seed=3, holes=False)
     batch["pair"] = torch.tensor([[0, 1, 2, 3], [0, 1, 2, -1], [1, 2, -1, -1]])  # video 2: only 2 pairs
@@ -126,6 +166,15 @@ def test_tempclr_segment_shuffles_permute_clips_within_segments():
         align.append(ref.logsumexp(logits) - logits[0])
     clip = ref.infonce(*valid_pairs(video, text, batch), 1.0)
     assert out.loss.item() == pytest.approx(0.3 * clip + 0.7 * sum(align) / 2, rel=1e-9)
+
+
+def test_tempclr_segment_shuffles_need_segment_ids():
+    video, text, batch = tempclr_batch()
+    with pytest.raises(ValueError, match=r"shuffle='segments' needs batch\['segment_ids'\]"):
+        TempCLR(n_pairs=3, shuffle="segments")(video, text, batch)
+    batch["segment_ids"] = torch.zeros(3, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"batch\['segment_ids'\] has shape \(3, 3\), expected \(3, 4\)"):
+        TempCLR(n_pairs=3, shuffle="segments")(video, text, batch)
 
 
 def test_tempclr_reports_a_batch_where_no_video_qualifies():

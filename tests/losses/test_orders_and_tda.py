@@ -54,7 +54,17 @@ def test_tda_prefers_permutations_that_keep_the_self_similarity():
 
 
 def test_tda_permutes_only_the_valid_prefix():
-    emb = torch.zeros(2, 5, 3)
-    emb[:, :2] = 1.0  # two identical items first: swappable
-    out = augment(emb + torch.arange(5.0)[None, :, None] * 10 * (torch.arange(5) >= 2)[None, :, None], torch.tensor([2, 1]))
-    assert torch.equal(out[:, 2:], (emb + torch.arange(5.0)[None, :, None] * 10)[:, 2:])
+    # one-hot rows: S = -I is kept by every permutation, so every local permutation is equally
+    # likely and each output row says which input row it is
+    length = torch.tensor([6, 4, 2, 1, 0])
+    emb = torch.eye(6).repeat(5, 1, 1)  # (B, n, n)
+    g = torch.Generator().manual_seed(0)
+    moved = torch.zeros(5, 6, dtype=torch.bool)
+    for _ in range(200):
+        source = augment(emb, length, generator=g).argmax(-1)  # (B, n): the input row at each position
+        valid = torch.arange(6) < length[:, None]
+        assert torch.equal(source[~valid], torch.arange(6).expand(5, 6)[~valid])  # padding never moves
+        assert all(sorted(source[b, : length[b]].tolist()) == list(range(length[b])) for b in range(5))
+        assert ((source - torch.arange(6)).abs() <= 2).all()
+        moved |= source != torch.arange(6)
+    assert torch.equal(moved, (torch.arange(6) < length[:, None]) & (length[:, None] > 1))  # the rest moves sometimes

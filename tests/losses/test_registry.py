@@ -39,3 +39,53 @@ def test_every_loss_backpropagates_and_rejects_mismatched_shapes(name):
     assert all(isinstance(v, float) for v in out.stats.values())
     with pytest.raises(ValueError, match="must share B and d"):
         loss(video[:, :, :4], text, batch)
+
+
+def with_entry(batch, key, value):
+    return {**{k: v for k, v in batch.items() if k != key}, **({} if value is None else {key: value})}
+
+
+@pytest.mark.parametrize("name,key,value,match", [
+    ("infonce", "pair", None, r"batch has no \['pair'\]"),
+    ("tempclr", "pair", None, r"batch has no \['pair'\]"),
+    ("cali-nce", "pair", None, r"batch has no \['pair'\]"),
+    ("milnce", "candidates", None, r"batch has no \['candidates'\]"),
+    ("infonce", "pair", torch.tensor([[0, 1, 2, 5]] * 3), r"batch\['pair'\] must hold clip indices in 0..3"),
+    ("infonce", "pair", torch.tensor([[0, 1, 2, -2]] * 3), r"batch\['pair'\] must hold clip indices in 0..3"),
+    ("infonce", "pair", torch.zeros(3, 4), r"batch\['pair'\] must hold integer clip indices"),
+    ("milnce", "candidates", torch.zeros(2, 4, 2, dtype=torch.long), r"batch\['candidates'\] has shape \(2, 4, 2\), expected \(3, 4, K\)"),
+    ("milnce", "candidates", torch.zeros(3, 4, dtype=torch.long), r"batch\['candidates'\] has shape \(3, 4\), expected \(3, 4, K\)"),
+    ("milnce", "candidates", torch.full((3, 4, 2), 4), r"batch\['candidates'\] must hold caption indices in 0..3"),
+])
+def test_bad_batches_are_errors_naming_the_key(name, key, value, match):
+    video, text, batch = make_batch(B=3, n=4, m=4, d=5)
+    loss = build_loss(name, **({"embed_dim": 5} if name == "cali-nce" else {})).double()
+    with pytest.raises(ValueError, match=match):
+        loss(video, text, with_entry(batch, key, value))
+
+
+@pytest.mark.parametrize("name,hyperparameters,match", [
+    ("vt-twins", {"skip_cost": float("nan")}, "skip_cost must be a finite number, got nan"),
+    ("vt-twins", {"gamma": -1.0}, "gamma must be a finite number >= 0"),
+    ("vt-twins", {"smooth_gamma": float("inf")}, "smooth_gamma must be a finite number >= 0"),
+    ("vt-twins", {"temperature": 0.0}, "temperature must be a finite number > 0"),
+    ("vt-twins", {"tda_radius": -1}, "tda_radius must be an int >= 0"),
+    ("vt-twins", {"tda_sharpness": float("nan")}, "tda_sharpness must be a finite number >= 0"),
+    ("tempclr", {"gamma": -1.0}, "gamma must be a finite number >= 0"),
+    ("tempclr", {"clip_temperature": float("inf")}, "temperature must be a finite number > 0"),
+    ("infonce", {"temperature": float("nan")}, "temperature must be a finite number > 0"),
+    ("milnce", {"temperature": -1.0}, "temperature must be a finite number > 0"),
+    ("cali-nce", {"embed_dim": 0}, "embed_dim must be an int >= 1"),
+    ("cali-nce", {"pc_weight": float("nan")}, "pc_weight must be a finite number >= 0"),
+])
+def test_bad_hyperparameters_are_errors_at_construction(name, hyperparameters, match):
+    with pytest.raises(ValueError, match=match):
+        build_loss(name, **hyperparameters)
+
+
+def test_cali_nce_embed_dim_must_match_the_embeddings():
+    video, text, batch = make_batch(B=3, n=4, m=4, d=5)
+    with pytest.raises(ValueError, match=r"CaliNCE\(embed_dim=7\) got embeddings of dim 5"):
+        build_loss("cali-nce", embed_dim=7).double()(video, text, batch)
+    plain = build_loss("cali-nce", embed_dim=7, correspondence=False, calibrate=False, predictive=False)
+    assert torch.isfinite(plain(video, text, batch).loss)  # no head and no predictor: any dim

@@ -37,6 +37,10 @@ def test_wrong_types_and_ranges_are_rejected():
         make_config("vt-twins", "quick", ["symmetric=maybe"])
     with pytest.raises(ValueError, match="out of range"):
         make_config("infonce", "quick", ["batch_size=0"])
+    with pytest.raises(ValueError, match=r"\['steps'\] out of range \(steps and sizes >= 1"):
+        make_config("infonce", "quick", ["steps=0"])  # a run of 0 steps writes no checkpoint to load
+    with pytest.raises(ValueError, match="shuffle='segments' needs each clip's ground-truth segment"):
+        make_config("tempclr", "quick", ["shuffle=segments"])  # the training batches carry none
     with pytest.raises(ValueError, match="expects int"):
         TrainConfig(method="infonce", steps=1.5)
     with pytest.raises(ValueError, match="key=value"):

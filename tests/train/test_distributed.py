@@ -65,9 +65,9 @@ def worker(rank: int, world: int, init_file: str, out: str, methods: list[str]) 
     dist.destroy_process_group()
 
 
-def single(method: str) -> dict:
+def single(method: str, gather=LOCAL) -> dict:
     module = objective(method)
-    loss, _ = module(global_batch(), LOCAL)
+    loss, _ = module(global_batch(), gather)
     loss.backward()
     return {"loss": loss.detach(), "grads": {n: p.grad.clone() for n, p in module.named_parameters()}}
 
@@ -86,12 +86,19 @@ def test_two_processes_equal_one_on_the_same_global_batch(tmp_path):
                 assert grad.abs().sum() > 0 or "log_scale" in name, f"{method}: {name} got no gradient"
 
 
-def test_world_size_one_is_the_plain_formula():
-    for method in LOSSES:
-        module = objective(method)
-        plain = module(global_batch(), LOCAL)[0]
-        ctx = distributed.Context()
-        assert torch.equal(module(global_batch(), ctx.gather)[0], plain)
+def test_world_size_one_is_the_plain_formula(tmp_path):
+    """A real one-process group: DistributedGather gives LOCAL's loss and gradients (and LOCAL
+    gives each loss's plain formula: tests/losses/test_objectives.py)."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    try:
+        gather = distributed.DistributedGather(0, 1)
+        for method in LOSSES:
+            ref, got = single(method), single(method, gather)
+            assert got["loss"].item() == pytest.approx(ref["loss"].item(), rel=1e-12), method
+            for name, grad in ref["grads"].items():
+                assert torch.allclose(got["grads"][name], grad, rtol=1e-10, atol=1e-12), f"{method}: {name}"
+    finally:
+        dist.destroy_process_group()
 
 
 @pytest.mark.slow

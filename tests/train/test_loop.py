@@ -9,6 +9,7 @@ import torch
 from vtbench.losses import LOSSES, InfoNCE, LossOutput
 from vtbench.train import CheckpointError, TrainingDiverged, load_run, train
 from vtbench.train import batches, checkpoint
+from vtbench.train.loop import Interval
 
 
 @pytest.mark.parametrize("method", list(LOSSES))
@@ -113,3 +114,13 @@ def test_trains_on_precomputed_features_in_the_howto100m_format(tiny, tmp_path):
     assert run.model.encode_video(torch.randn(1, 4, 4, 32)).shape == (1, 4, run.config.embed_dim)
     with pytest.raises(ValueError, match="data_path"):
         train(tiny("vt-twins", data="howto100m", out=str(tmp_path / "again")))
+
+
+def test_interval_means_each_stat_over_the_steps_that_report_it():
+    interval = Interval()
+    interval.add({"loss": 1.0, "align": 2.0, "align_skipped": 0.0})
+    interval.add({"loss": 3.0, "align_skipped": 1.0})  # TempCLR left L_align out of this step
+    resumed = Interval(interval.state())  # as a checkpoint restores it
+    resumed.add({"loss": 2.0, "align": 4.0, "align_skipped": 0.0})
+    assert resumed.flush() == {"loss": 2.0, "align": 3.0, "align_skipped": 1.0}
+    assert resumed.flush() == {}

@@ -2,16 +2,18 @@
 
 Many processes. Each process holds B of the videos of a global batch of W * B. A loss is called
 as ``loss(video_emb, text_emb, batch, gather=...)`` where ``gather(x)`` concatenates x (B, ...)
-over the processes along dim 0 with gradients flowing back (the trainer passes
-``vtbench.train.distributed.gather``; the default :data:`LOCAL` is the identity). Each process
-computes the terms of its own rows against every gathered column and returns its *share* of the
-global loss, sum(own row terms) / (rows of the global batch): the shares of all processes add
-up to the global loss, and with one process the share is the plain formula. (Under
-DistributedDataParallel, which averages gradients, the trainer back-propagates W * share.)
+over the processes along dim 0 with gradients flowing back (the trainer passes its
+``Context.gather``: under torchrun a ``vtbench.train.distributed.DistributedGather``; the default
+:data:`LOCAL` is the identity). Each process computes the terms of its own rows against every
+gathered column and returns its *share* of the global loss, sum(own row terms) / (rows of the
+global batch): the shares of all processes add up to the global loss, and with one process the
+share is the plain formula. (Under DistributedDataParallel, which averages gradients, the trainer
+back-propagates W * share.)
 ``stats`` are floats that also add up over processes (loss terms as shares, counts as counts).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,15 +95,48 @@ def masked_logsumexp(logits: torch.Tensor, mask: torch.Tensor, dim: int = -1) ->
     return torch.logsumexp(logits.masked_fill(~mask, float("-inf")), dim=dim)
 
 
-def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict) -> None:
+def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict,
+                     required: tuple[str, ...] = ()) -> None:
+    """ValueError naming the argument or batch key unless video_emb (B, n, d), text_emb (B, m, d),
+    the batch holds the ``required`` keys, the masks are (B, n), (B, m), ``pair`` (B, m) holds clip
+    indices in -1..n-1 and ``candidates`` (B, n, K) caption indices in -1..m-1."""
     if video_emb.dim() != 3 or text_emb.dim() != 3:
         raise ValueError(f"video_emb must be (B, n, d) and text_emb (B, m, d), "
                          f"got {tuple(video_emb.shape)} and {tuple(text_emb.shape)}")
     if video_emb.shape[0] != text_emb.shape[0] or video_emb.shape[-1] != text_emb.shape[-1]:
         raise ValueError(f"video_emb {tuple(video_emb.shape)} and text_emb {tuple(text_emb.shape)} must share B and d")
-    for key, size in (("video_mask", video_emb.shape[:2]), ("text_mask", text_emb.shape[:2]), ("pair", text_emb.shape[:2])):
-        if key in batch and tuple(batch[key].shape) != tuple(size):
-            raise ValueError(f"batch[{key!r}] has shape {tuple(batch[key].shape)}, expected {tuple(size)}")
+    missing = [key for key in required if key not in batch]
+    if missing:
+        raise ValueError(f"batch has no {missing}, which this loss needs; it has {sorted(batch)}")
+    (b, n, _), m = video_emb.shape, text_emb.shape[1]
+    for key, size in (("video_mask", (b, n)), ("text_mask", (b, m)), ("pair", (b, m))):
+        if key in batch and tuple(batch[key].shape) != size:
+            raise ValueError(f"batch[{key!r}] has shape {tuple(batch[key].shape)}, expected {size}")
+    if "candidates" in batch and (batch["candidates"].dim() != 3 or tuple(batch["candidates"].shape[:2]) != (b, n)):
+        raise ValueError(f"batch['candidates'] has shape {tuple(batch['candidates'].shape)}, expected ({b}, {n}, K)")
+    for key, size, what in (("pair", n, "clip"), ("candidates", m, "caption")):
+        if key in batch:
+            check_indices(batch[key], size, f"batch[{key!r}]", what)
+
+
+def check_indices(index: torch.Tensor, size: int, name: str, what: str) -> None:
+    """An integer tensor of indices in 0..size-1, or -1 for none; else a ValueError naming ``name``."""
+    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer {what} indices, got {index.dtype}")
+    if index.numel() and (int(index.min()) < -1 or int(index.max()) >= size):
+        raise ValueError(f"{name} must hold {what} indices in 0..{size - 1} (or -1 for none), "
+                         f"got values in {int(index.min())}..{int(index.max())}")
+
+
+def check_number(name: str, value, *, at_least: float | None = None, above: float | None = None) -> float:
+    """A hyperparameter as a float: a finite number, >= ``at_least``, > ``above``; else a
+    ValueError naming it."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    ok = ok and (at_least is None or value >= at_least) and (above is None or value > above)
+    if not ok:
+        bound = f" >= {at_least}" if at_least is not None else f" > {above}" if above is not None else ""
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return float(value)
 
 
 def num(x) -> float:

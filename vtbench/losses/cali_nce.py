@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (LOCAL, Gather, LossOutput, check_embeddings, gather_mask, lengths, masked_logsumexp, num,
-                   own_rows, paired_clips, share)
+from .base import (LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, lengths, masked_logsumexp,
+                   num, own_rows, paired_clips, share)
 from .infonce import Temperature, pair_nce_terms
 
 
@@ -56,14 +56,21 @@ class CaliNCE(nn.Module):
         super().__init__()
         if calibrate and not correspondence:
             raise ValueError("calibrate=True needs correspondence=True (the score that calibrates is learned by it)")
-        self.calibrate, self.pc_weight = calibrate, pc_weight
+        for name, value in (("embed_dim", embed_dim), ("head_hidden", head_hidden)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.embed_dim, self.calibrate = embed_dim, calibrate
+        self.pc_weight = check_number("pc_weight", pc_weight, at_least=0)
         self.temperature, self.pc_temperature = Temperature(temperature), Temperature(pc_temperature)
         self.head = CorrespondenceHead(embed_dim, head_hidden) if correspondence else None
         self.predictor = nn.GRU(embed_dim, embed_dim, batch_first=True) if predictive else None
         self.predict = nn.Linear(embed_dim, embed_dim) if predictive else None
 
     def forward(self, video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict, gather: Gather = LOCAL) -> LossOutput:
-        check_embeddings(video_emb, text_emb, batch)
+        check_embeddings(video_emb, text_emb, batch, required=("pair",))
+        if (self.head is not None or self.predictor is not None) and video_emb.shape[-1] != self.embed_dim:
+            raise ValueError(f"CaliNCE(embed_dim={self.embed_dim}) got embeddings of dim {video_emb.shape[-1]}: "
+                             f"embed_dim must be the encoders' output dim")
         videos, texts = nn.functional.normalize(video_emb, dim=-1), nn.functional.normalize(text_emb, dim=-1)
         clips, valid = paired_clips(videos, batch)  # (B, m, d), (B, m)
         d = clips.shape[-1]

@@ -7,24 +7,29 @@ import math
 import torch
 from torch import nn
 
-from .base import (LOCAL, Gather, LossOutput, check_embeddings, gather_mask, masked_logsumexp, num, own_rows,
-                   paired_clips, share)
+from .base import (LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, masked_logsumexp, num,
+                   own_rows, paired_clips, share)
 
 
 class Temperature(nn.Module):
-    """The logit scale 1 / tau: a fixed number, or learnable as log(1 / tau) (CLIP-style, capped at 100)."""
+    """The logit scale 1 / tau: a fixed number, or learnable as log(1 / tau) (CLIP-style, capped at
+    100). The cap clamps the parameter itself before each use, as CLIP does after each step: a
+    clamp inside the graph would give it zero gradient above the cap, where it could stick."""
+
+    MAX_LOG_SCALE = math.log(100.0)
 
     def __init__(self, temperature: float, learn: bool = False):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        temperature = check_number("temperature", temperature, above=0)
         self.fixed = None if learn else 1.0 / temperature
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature))) if learn else None
 
     def forward(self) -> torch.Tensor | float:
         if self.log_scale is None:
             return self.fixed
-        return self.log_scale.clamp(max=math.log(100.0)).exp()
+        with torch.no_grad():
+            self.log_scale.clamp_(max=self.MAX_LOG_SCALE)
+        return self.log_scale.exp()
 
 
 def pair_nce_terms(clips: torch.Tensor, texts: torch.Tensor, valid: torch.Tensor, gather: Gather,
@@ -72,7 +77,7 @@ class InfoNCE(nn.Module):
         self.normalize = normalize
 
     def forward(self, video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict, gather: Gather = LOCAL) -> LossOutput:
-        check_embeddings(video_emb, text_emb, batch)
+        check_embeddings(video_emb, text_emb, batch, required=("pair",))
         clips, valid = paired_clips(video_emb, batch)  # (B, m, d), (B, m)
         texts = text_emb
         if self.normalize:

@@ -41,7 +41,7 @@ class MILNCE(nn.Module):
         self.normalize = normalize
 
     def forward(self, video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict, gather: Gather = LOCAL) -> LossOutput:
-        check_embeddings(video_emb, text_emb, batch)
+        check_embeddings(video_emb, text_emb, batch, required=("candidates",))
         if self.normalize:
             video_emb, text_emb = nn.functional.normalize(video_emb, dim=-1), nn.functional.normalize(text_emb, dim=-1)
         bags, bag_valid = candidate_captions(text_emb, batch)  # (B, n, K, d), (B, n, K)

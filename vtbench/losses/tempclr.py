@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..align import otam, pairwise_cost, soft_dtw
-from .base import LOCAL, Gather, LossOutput, check_embeddings, gather_mask, num, paired_clips, share
+from .base import LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, num, paired_clips, share
 from .infonce import Temperature, pair_nce_terms
 from .orders import sample_orders
 
@@ -25,6 +25,16 @@ def first_pairs(valid: torch.Tensor, n_pairs: int) -> tuple[torch.Tensor, torch.
     return key.argsort(dim=1)[:, :n_pairs], valid.sum(1) >= n_pairs
 
 
+def check_segment_ids(batch: dict, size: torch.Size) -> None:
+    """``shuffle="segments"`` needs ``batch["segment_ids"]`` (B, n): the ground-truth segment of each clip."""
+    if "segment_ids" not in batch:
+        raise ValueError("tempclr shuffle='segments' needs batch['segment_ids'] (B, n), the ground-truth segment "
+                         "of each clip, and this batch has none (vtbench's samplers do not produce it); "
+                         "use shuffle='sentences'")
+    if tuple(batch["segment_ids"].shape) != tuple(size):
+        raise ValueError(f"batch['segment_ids'] has shape {tuple(batch['segment_ids'].shape)}, expected {tuple(size)}")
+
+
 class TempCLR(nn.Module):
     """TempCLR's objective, L = (1 - alpha) L_clip + alpha L_align:
 
@@ -36,8 +46,9 @@ class TempCLR(nn.Module):
       OTAM(C_k) + OTAM(C_k^T), and L_align = mean over qualifying videos of CE(logits, 0).
 
     ``shuffle="sentences"`` permutes the caption rows; ``"segments"`` shuffles the clip columns
-    segment by segment (the order of the segments, then the clips inside each; segments from
-    ``batch["segment_ids"]`` (B, n) when given, otherwise each clip is its own segment).
+    segment by segment (the order of the segments, then the clips inside each), the ground-truth
+    segment of each clip given by ``batch["segment_ids"]`` (B, n), which it requires (vtbench's
+    samplers do not produce it).
     When no video of the global batch qualifies, L_align is left out, a warning is issued and
     ``stats["align_skipped"]`` says so: never a silent zero. Published: alpha = 0.7
     (pretraining; 0.12 for step localisation fine-tuning), n_pairs = 5, 31 shuffles, gamma = 0.1.
@@ -54,7 +65,8 @@ class TempCLR(nn.Module):
         if not 0 <= alpha <= 1 or n_pairs < 2 or n_orders < 1 or not align_temperature > 0:
             raise ValueError(f"need 0 <= alpha <= 1, n_pairs >= 2, n_orders >= 1, align_temperature > 0; "
                              f"got {alpha}, {n_pairs}, {n_orders}, {align_temperature}")
-        self.alpha, self.n_pairs, self.n_orders, self.gamma = alpha, n_pairs, n_orders, gamma
+        self.alpha, self.n_pairs, self.n_orders = alpha, n_pairs, n_orders
+        self.gamma = check_number("gamma", gamma, at_least=0)
         self.aligner, self.shuffle, self.align_temperature = aligner, shuffle, align_temperature
         self.clip_temperature = Temperature(clip_temperature)
 
@@ -83,7 +95,7 @@ class TempCLR(nn.Module):
         pick = index[..., None].expand(-1, -1, texts.shape[-1])
         t, v = torch.gather(texts, 1, pick)[qualifies], torch.gather(clips, 1, pick)[qualifies]  # (Q, n, d)
         groups = None
-        if self.shuffle == "segments" and "segment_ids" in batch:
+        if self.shuffle == "segments":
             clip_index = torch.gather(batch["pair"].to(index.device), 1, index).clamp_min(0)  # the clips picked
             groups = torch.gather(batch["segment_ids"].to(index.device), 1, clip_index)[qualifies]
         if t.shape[0] == 0:
@@ -101,7 +113,9 @@ class TempCLR(nn.Module):
         return (torch.logsumexp(logits, -1) - logits[:, 0]).sum(), qualifies
 
     def forward(self, video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict, gather: Gather = LOCAL) -> LossOutput:
-        check_embeddings(video_emb, text_emb, batch)
+        check_embeddings(video_emb, text_emb, batch, required=("pair",))
+        if self.shuffle == "segments":
+            check_segment_ids(batch, video_emb.shape[:2])
         clips, valid = paired_clips(video_emb, batch)  # (B, m, d), (B, m)
         v2t, t2v, pairs = pair_nce_terms(clips, text_emb, valid, gather, self.clip_temperature())
         clip_loss = share(v2t.sum() + t2v.sum(), pairs)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..align import pairwise_cost, s2dtw
-from .base import LOCAL, Gather, LossOutput, check_embeddings, gather_mask, lengths, num, own_rows, share
+from .base import LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, lengths, num, own_rows, share
 from .tda import augment
 
 
@@ -29,11 +29,14 @@ class VTTwins(nn.Module):
                  temperature: float = 1.0, symmetric: bool = False, tda: bool = False,
                  tda_radius: int = 2, tda_sharpness: float = 50.0):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.gamma, self.smooth_gamma, self.skip_cost = gamma, smooth_gamma, skip_cost
-        self.temperature, self.symmetric = temperature, symmetric
-        self.tda, self.tda_radius, self.tda_sharpness = tda, tda_radius, tda_sharpness
+        if isinstance(tda_radius, bool) or not isinstance(tda_radius, int) or tda_radius < 0:
+            raise ValueError(f"tda_radius must be an int >= 0, got {tda_radius!r}")
+        self.gamma = check_number("gamma", gamma, at_least=0)
+        self.smooth_gamma = check_number("smooth_gamma", smooth_gamma, at_least=0)
+        self.skip_cost = check_number("skip_cost", skip_cost)
+        self.temperature = check_number("temperature", temperature, above=0)
+        self.symmetric, self.tda, self.tda_radius = symmetric, tda, tda_radius
+        self.tda_sharpness = check_number("tda_sharpness", tda_sharpness, at_least=0)
 
     def scores(self, videos: torch.Tensor, texts: torch.Tensor, n_len: torch.Tensor, m_len: torch.Tensor) -> torch.Tensor:
         """s(V_j, T_i) for every video j and text i: videos (B_v, n, d), texts (B_t, m, d) -> (B_v, B_t)."""

@@ -144,17 +144,21 @@ def coerce(key: str, value: Any, kind: type) -> Any:
 
 
 def _check_values(cfg: TrainConfig) -> None:
-    positive = ("n_clips", "clip_len", "n_candidates", "max_words", "batch_size", "embed_dim", "hidden_dim",
+    positive = ("steps", "n_clips", "clip_len", "n_candidates", "max_words", "batch_size", "embed_dim", "hidden_dim",
                 "word_dim", "save_every", "log_every")
     bad = [k for k in positive if getattr(cfg, k) < 1]
-    bad += [k for k in ("steps", "warmup_steps", "context_layers", "threads") if getattr(cfg, k) < 0]
+    bad += [k for k in ("warmup_steps", "context_layers", "threads") if getattr(cfg, k) < 0]
     bad += [k for k in ("lr", "weight_decay", "grad_clip", "data_noise") if not getattr(cfg, k) >= 0]
     if bad:
-        raise ValueError(f"config key(s) {bad} out of range (sizes >= 1, steps >= 0, rates >= 0)")
+        raise ValueError(f"config key(s) {bad} out of range (steps and sizes >= 1, warmup_steps, context_layers, "
+                         f"threads and rates >= 0)")
     if cfg.schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg.schedule!r}")
     if cfg.method == "tempclr" and cfg.n_clips < cfg.loss_args["n_pairs"]:
         raise ValueError(f"tempclr needs n_clips >= n_pairs, got {cfg.n_clips} < {cfg.loss_args['n_pairs']}")
+    if cfg.method == "tempclr" and cfg.loss_args["shuffle"] == "segments":
+        raise ValueError("tempclr shuffle='segments' needs each clip's ground-truth segment (batch['segment_ids']), "
+                         "which the training batches do not carry; use shuffle='sentences'")
 
 
 # Presets: (preset, method) -> overrides. "quick" trains each method on narrated digits in under a

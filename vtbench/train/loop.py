@@ -206,23 +206,26 @@ def _resume_state(config: TrainConfig, run_dir: Path) -> dict | None:
 
 
 class Interval:
-    """Stats over the steps since the last log line: means, except ``*_skipped`` counts (sums)."""
+    """Stats over the steps since the last log line: each key's mean over the steps that reported
+    it (TempCLR reports ``align`` only on steps that have it), except ``*_skipped`` counts (sums)."""
 
     def __init__(self, state: dict | None = None):
         self.totals: dict[str, float] = dict(state["totals"]) if state else {}
-        self.steps = state["steps"] if state else 0
+        self.counts: dict[str, int] = {}
+        if state:  # checkpoints written before per-key counts hold one "steps" count for every key
+            self.counts = dict(state["counts"]) if "counts" in state else dict.fromkeys(self.totals, state["steps"])
 
     def state(self) -> dict:
-        return {"totals": dict(self.totals), "steps": self.steps}
+        return {"totals": dict(self.totals), "counts": dict(self.counts)}
 
     def add(self, stats: dict[str, float]) -> None:
         for k, v in stats.items():
             self.totals[k] = self.totals.get(k, 0.0) + v
-        self.steps += 1
+            self.counts[k] = self.counts.get(k, 0) + 1
 
     def flush(self) -> dict[str, float]:
-        out = {k: v if k.endswith("_skipped") else v / self.steps for k, v in self.totals.items()}
-        self.totals, self.steps = {}, 0
+        out = {k: v if k.endswith("_skipped") else v / self.counts[k] for k, v in self.totals.items()}
+        self.totals, self.counts = {}, {}
         return out
 
 
