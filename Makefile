@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FULL   ?=
+ONLY   ?=
 
 .PHONY: env test notebooks lab bench clean-env
 
@@ -21,7 +22,7 @@ test: env
 	$(BIN)/python -m pytest -q
 
 notebooks: env
-	$(BIN)/python -m vtbench.notebooks $(if $(FULL),--full)
+	$(BIN)/python -m vtbench.notebooks $(if $(FULL),--full) $(if $(ONLY),--only $(ONLY))
 
 lab: env
 	$(BIN)/jupyter lab notebooks

@@ -138,13 +138,25 @@ def find_runs(runs_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: (len(p.relative_to(runs_dir).parts), -p.stat().st_mtime))
 
 
-def runs_folder(runs_dir: str | Path, name: str, **settings) -> Path:
-    """``runs_dir/name-<hash of settings>``: runs made with other settings land elsewhere (a
-    comparison refuses to reuse a folder trained with another config)."""
+def code_version() -> str:
+    """A hash of vtbench's own source (its .py and C++ files): what trained a run."""
     import hashlib
 
-    digest = hashlib.sha256(json.dumps(_jsonable(settings), sort_keys=True).encode()).hexdigest()[:8]
-    return Path(runs_dir) / f"{name}-{digest}"
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in {".py", ".cpp"}):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def runs_folder(runs_dir: str | Path, name: str, **settings) -> Path:
+    """``runs_dir/name-<hash of settings and code_version()>``: runs made with other settings, or
+    by other code, land elsewhere, so a notebook never republishes a run that older code trained
+    (a comparison also refuses to reuse a folder trained with another config)."""
+    import hashlib
+
+    key = json.dumps({"settings": _jsonable(settings), "code": code_version()}, sort_keys=True)
+    return Path(runs_dir) / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
 def explorer_models(train_split, *, runs: typing.Sequence[str] = (), runs_dir: str | Path = "../runs",
@@ -152,8 +164,9 @@ def explorer_models(train_split, *, runs: typing.Sequence[str] = (), runs_dir: s
                     untrained: bool = True, seed: int = 0, max_runs: int = 8) -> dict:
     """{name: Embedder} for the explorer: the runs named (or the ``max_runs`` newest runs under
     ``runs_dir``, named by their path below it), a quick VT-TWINS run trained now when there is
-    none and ``train_if_missing``, and an untrained model (random weights, the same architecture)
-    to compare against."""
+    none and ``train_if_missing``, and an untrained model to compare against: what the first run's
+    training started from (its architecture, tokenizer and seeded initialisation), or with no run
+    a default model with random weights."""
     from vtbench.viz.sources import Embedder, untrained_embedder
 
     paths = [Path(r) for r in runs] or find_runs(runs_dir)[:max_runs]
@@ -163,14 +176,20 @@ def explorer_models(train_split, *, runs: typing.Sequence[str] = (), runs_dir: s
         config = make_config("vt-twins", "quick", dict(train_overrides or {}), seed=seed, progress=False,
                              out=str(Path(runs_dir) / "explorer-vt-twins"))
         paths = [train(config)]
-    models = {}
+    models, first = {}, None
     if paths:
         from vtbench.train import load_run
 
         for path in paths:
             name = path.relative_to(runs_dir).as_posix() if path.is_relative_to(runs_dir) else path.name
-            models[name] = Embedder.from_run(load_run(path))
-    if untrained or not models:
+            run = load_run(path)
+            models[name] = Embedder.from_run(run)
+            first = first or run
+    if first is not None and untrained:
+        from vtbench.experiments.evaluate import untrained_run
+
+        models["untrained"] = Embedder.from_run(untrained_run(first.config))
+    elif untrained or not models:
         models["untrained"] = untrained_embedder(train_split, seed=seed)
     return models
 

@@ -1,4 +1,5 @@
 """Every notebook executes with papermill at its quick defaults and records sensible metrics."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,16 @@ def test_01_table_shows_where_dtw_fails(execute):
     assert precision["irrelevant clips"]["drop_dtw"] == 1.0
     figures = execute("01_dtw_vs_weak_dtw").figures
     assert {"dtw_vs_s2dtw.png", "weak_alignment_cases.png"} <= {p.name for p in figures.iterdir()}
+
+
+def test_01_table_equals_its_snapshot(execute):
+    """The seeded pairs give exact numbers: a kernel change that moves any of them fails here
+    (tests/notebooks/01_table.json; update it only for a change that should move them)."""
+    metrics = execute("01_dtw_vs_weak_dtw").metrics
+    snapshot = json.loads(Path(__file__).with_name("01_table.json").read_text())
+    for table, rows in snapshot.items():
+        for case, row in rows.items():
+            assert metrics[table][case] == pytest.approx(row, abs=1e-9), (table, case)
 
 
 def test_01_dtw_table_passes_nbval(execute):

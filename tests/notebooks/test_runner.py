@@ -132,3 +132,12 @@ def test_override_parsing():
     assert notebooks._parse_override("seed=3") == ("seed", 3)
     assert notebooks._parse_override("kernel=dtw") == ("kernel", "dtw")
     assert notebooks._parse_override("runs=['a']") == ("runs", ["a"])
+
+
+def test_runs_folders_follow_the_settings_and_the_code(tmp_path, monkeypatch):
+    folder = notebooks.runs_folder(tmp_path, "notebook-x", preset="quick", seed=0)
+    assert folder == notebooks.runs_folder(tmp_path, "notebook-x", seed=0, preset="quick")
+    assert folder.parent == tmp_path and folder.name.startswith("notebook-x-")
+    assert folder != notebooks.runs_folder(tmp_path, "notebook-x", preset="quick", seed=1)
+    monkeypatch.setattr(notebooks, "code_version", lambda: "other code")
+    assert folder != notebooks.runs_folder(tmp_path, "notebook-x", preset="quick", seed=0)

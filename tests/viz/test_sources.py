@@ -48,8 +48,13 @@ def test_video_pair_from_an_untrained_model(splits):
 def test_explorer_models_trains_when_asked_and_finds_runs(splits, tmp_path):
     train, test = splits
     assert list(explorer_models(train, runs_dir=tmp_path)) == ["untrained"]
-    models = explorer_models(train, runs_dir=tmp_path, train_if_missing=True, train_overrides={"steps": 3})
+    models = explorer_models(train, runs_dir=tmp_path, train_if_missing=True,
+                             train_overrides={"steps": 3, "max_words": 5, "embed_dim": 24})
     assert list(models) == ["explorer-vt-twins", "untrained"]
+    trained, untrained = models["explorer-vt-twins"], models["untrained"]
+    assert trained.max_len == untrained.max_len == 5  # the run's text length, as it was trained
+    shapes = [[p.shape for p in m.model.parameters()] for m in (trained, untrained)]
+    assert shapes[0] == shapes[1]  # the untrained model is what the run started from
     assert find_runs(tmp_path) == [tmp_path / "explorer-vt-twins"]
     explorer = AlignmentExplorer(DatasetSource(test, models, max_videos=2))
     before = [list(r) for r in explorer.figure.data[0].z]

@@ -30,9 +30,7 @@ class Embedder:
     @classmethod
     def from_run(cls, run) -> Embedder:
         """From a loaded run (``vtbench.train.load_run``: model, config, tokenizer)."""
-        config = run.config
-        return cls(run.model, run.tokenizer, int(getattr(config, "clip_len", 4)),
-                   getattr(config, "max_len", 16))
+        return cls(run.model, run.tokenizer, run.config.clip_len, run.config.max_words)
 
     @torch.no_grad()
     def similarity(self, clips: torch.Tensor, texts: list[str]) -> torch.Tensor:

@@ -74,8 +74,13 @@ def toy_pair(case: str = "aligned", *, clips_per_step: int = 3, dim: int = 32, n
         truth=truth,
         row_labels=["bg" if s < 0 else f"step {s + 1}" for s in clip_steps],
         col_labels=["chat" if s < 0 else f"say {s + 1}" for s in sentence_steps],
-        note=f"video {video_layout}, narration {text_layout}",
+        note=f"video {_steps_from_1(video_layout)}, narration {_steps_from_1(text_layout)}",
     )
+
+
+def _steps_from_1(layout) -> str:
+    """A layout as the figures label it: steps counted from 1, as the axes' "step 1" and "say 1"."""
+    return "[" + ", ".join(str(b) if isinstance(b, str) else str(b + 1) for b in layout) + "]"
 
 
 def toy_pairs(**options) -> dict[str, Pair]:
