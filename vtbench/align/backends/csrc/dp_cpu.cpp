@@ -295,24 +295,31 @@ void start_chunk(const Problem& P, int64_t b0, int nb, Scratch& w) {
       for (int l = 0; l < P.L; ++l) w.mask[j * P.L + l] = l < nb && !P.col_mask[(b0 + l) * P.M + j] ? INF : 0.0;
 }
 
+// dst[c * dst_ld + r] = src[r * src_ld + c] for r < rows, c < cols, converting the type: the copy
+// between a batch's pair-major tensors and the lane-innermost rows, 8 x 8 blocks in registers,
+// then what is left over.
+template <typename S, typename D>
+void copy_transposed(const S* src, int64_t src_ld, D* dst, int64_t dst_ld, int64_t rows, int64_t cols) {
+  int64_t r0 = 0;
+#ifdef VTB_VECTORS
+  for (; r0 + 8 <= rows; r0 += 8) {
+    int64_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) vec::transpose8(src + r0 * src_ld + c0, src_ld, dst + c0 * dst_ld + r0, dst_ld);
+    for (; c0 < cols; ++c0)
+      for (int64_t r = r0; r < r0 + 8; ++r) dst[c0 * dst_ld + r] = static_cast<D>(src[r * src_ld + c0]);
+  }
+#endif
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * dst_ld + r] = static_cast<D>(src[r * src_ld + c]);
+}
+
 // Cost row i of every state, float64, batch innermost, into the grid row C (its cost columns).
 template <typename scalar_t>
 void load_row(const Problem& P, const scalar_t* cost, int64_t b0, int nb, int64_t i, double* C) {
   const int64_t pair = P.S * P.Nc * P.Mc, step = P.col_step();  // from one pair's cost to the next
   for (int64_t s = 0; s < P.S; ++s) {
     const scalar_t* src = cost + (b0 * P.S + s) * P.Nc * P.Mc + i * P.Mc;
-    double* dst = C + s * P.M * P.L + P.first_col();
-    int l0 = 0;
-#ifdef VTB_VECTORS
-    for (; l0 + 8 <= nb; l0 += 8) {  // 8 x 8 blocks in registers, then what is left over
-      int64_t j0 = 0;
-      for (; j0 + 8 <= P.Mc; j0 += 8) vec::transpose8(src + l0 * pair + j0, pair, dst + j0 * step + l0, step);
-      for (; j0 < P.Mc; ++j0)
-        for (int l = l0; l < l0 + 8; ++l) dst[j0 * step + l] = static_cast<double>(src[l * pair + j0]);
-    }
-#endif
-    for (int l = l0; l < nb; ++l)
-      for (int64_t j = 0; j < P.Mc; ++j) dst[j * step + l] = static_cast<double>(src[l * pair + j]);
+    copy_transposed(src, pair, C + s * P.M * P.L + P.first_col(), step, nb, P.Mc);  // lanes l -> columns j
   }
 }
 
@@ -322,18 +329,7 @@ template <typename scalar_t>
 void store_row(const Problem& P, const double* E, int64_t b0, int nb, int64_t s, int64_t i, scalar_t* grad) {
   const int64_t pair = P.S * P.Nc * P.Mc, step = P.col_step();
   scalar_t* dst = grad + (b0 * P.S + s) * P.Nc * P.Mc + i * P.Mc;
-  E += P.first_col();
-  int l0 = 0;
-#ifdef VTB_VECTORS
-  for (; l0 + 8 <= nb; l0 += 8) {
-    int64_t j0 = 0;
-    for (; j0 + 8 <= P.Mc; j0 += 8) vec::transpose8(E + j0 * step + l0, step, dst + l0 * pair + j0, pair);
-    for (; j0 < P.Mc; ++j0)
-      for (int l = l0; l < l0 + 8; ++l) dst[l * pair + j0] = static_cast<scalar_t>(E[j0 * step + l]);
-  }
-#endif
-  for (int l = l0; l < nb; ++l)
-    for (int64_t j = 0; j < P.Mc; ++j) dst[l * pair + j] = static_cast<scalar_t>(E[j * step + l]);
+  copy_transposed(E + P.first_col(), step, dst, pair, P.Mc, nb);  // columns j -> lanes l
 }
 
 // The moves of state s in row i seen from its cell: offsets into the two rows of R (or E) that are
