@@ -112,12 +112,19 @@ def _above(R, state, row, col, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, M)
 
 
 @triton.jit
+def _cost_cell(problem, row, col, inside, N, M):
+    """Where grid cell (row, col) of interleave(C, fill), (N, M) = (2 Nc + 1, 2 Mc + 1), is a cost cell
+    of C (B, S, Nc, Mc), and its offset there: (2i+1, 2j+1) holds C_s[i, j]."""
+    inner = inside & (row % 2 == 1) & (col % 2 == 1)
+    return inner, problem * (N // 2) * (M // 2) + (row // 2) * (M // 2) + col // 2
+
+
+@triton.jit
 def _cost(C, problem, row, col, inside, N, M, FILLED: tl.constexpr, fill):
     """C_s[row, col] in float64, (G, LANES) or (G, 1), of the problem-and-state ``problem`` = b * S + s;
     FILLED: the grid interleave(C, fill), whose cell (2i+1, 2j+1) is C_s[i, j] and every other fill."""
     if FILLED:
-        inner = inside & (row % 2 == 1) & (col % 2 == 1)
-        at = problem * (N // 2) * (M // 2) + (row // 2) * (M // 2) + col // 2  # N = 2 Nc + 1
+        inner, at = _cost_cell(problem, row, col, inside, N, M)
         return tl.where(inner, tl.load(C + at, mask=inner, other=0.0).to(tl.float64), fill)
     else:
         return tl.load(C + problem * N * M + row * M + col, mask=inside, other=0.0).to(tl.float64)
@@ -343,8 +350,7 @@ def _backward_kernel(
                 e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), gamma, HARD, MATH)
                 e = tl.where(valid, e, 0.0)
                 if FILLED:
-                    inner = valid & (i % 2 == 1) & (j % 2 == 1)
-                    at_cost = (problem + s) * (N // 2) * (M // 2) + (i // 2) * (M // 2) + j // 2
+                    inner, at_cost = _cost_cell(problem + s, i, j, valid, N, M)
                     tl.store(E + at_cost, e.to(E.dtype.element_ty), mask=inner)
                     if SPLIT:  # the group above reads this row
                         tl.store(HANDOFF + at, e.to(E.dtype.element_ty), mask=valid & (lane == first))
