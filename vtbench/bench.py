@@ -252,7 +252,9 @@ def bandwidth_bound_ms(n_cells: int, device: torch.device) -> float | None:
     """Lower bound on a float32 DP's forward+backward time from memory traffic alone: it must read
     the cost in the forward, read it again in the backward and write the gradient, 3 * 4 bytes per
     cell; peak bandwidth = 2 (double data rate) * memory clock (kHz -> Hz) * bus width (bits -> bytes).
-    Anything a kernel stores for the backward (R, argmins) only adds to the traffic."""
+    Anything a kernel stores for the backward (R, argmins) only adds to the traffic. None off CUDA."""
+    if device.type != "cuda":
+        return None
     props = torch.cuda.get_device_properties(device)
     clock_khz, bus_bits = getattr(props, "memory_clock_rate", 0), getattr(props, "memory_bus_width", 0)
     if not clock_khz or not bus_bits:
@@ -261,16 +263,18 @@ def bandwidth_bound_ms(n_cells: int, device: torch.device) -> float | None:
     return 1e3 * 12 * n_cells / bandwidth
 
 
-def cuda_rows(repeat: int, quick: bool = False) -> list[Row]:
-    device, rows = torch.device("cuda"), []
+def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.device("cuda")) -> list[Row]:
+    """The GPU table: the triton backend against pysdtw's CUDA kernel and the torch backend. (On CPU
+    tensors, with Triton's interpreter, the same rows run at the quick sizes: the tests do that.)"""
+    rows = []
     gen = torch.Generator(device=device).manual_seed(0)
-    B, sizes, videos = (4, (16, 64), 8) if quick else (64, (128, 512, 2048), 256)
+    B, sizes, videos = (4, (16, 32), 4) if quick else (64, (128, 512, 2048), 256)
     for n in sizes:
         cost = torch.rand(B, n, n, generator=gen, device=device)
         candidates = [
             ("vtbench soft_dtw, triton backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="triton"), cost)),
             ("vtbench soft_dtw, torch backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="torch"), cost)),
-            ("pysdtw (numba, CUDA)", lambda: _autograd(_pysdtw, cost)),
+            (f"pysdtw (numba, {device.type.upper()})", lambda: _autograd(_pysdtw, cost)),
         ]
         if n > 512:
             candidates.pop(1)  # thousands of kernel launches per diagonal sweep: minutes
@@ -281,7 +285,7 @@ def cuda_rows(repeat: int, quick: bool = False) -> list[Row]:
     text = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
     candidates = [
         ("vtbench s2dtw, triton backend", lambda: _loss_run(video, text, _vtbench_s2dtw("triton"))),
-        ("published pipeline (torch + pysdtw CUDA)", lambda: _loss_run(video, text, published_s2dtw)),
+        (f"published pipeline (torch + pysdtw {device.type.upper()})", lambda: _loss_run(video, text, published_s2dtw)),
     ]
     title = f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8 (S2DTW grid 17x17)"
     _workload(rows, title, candidates, device, repeat)
@@ -346,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
-    rows = cuda_rows(args.repeat, args.quick) if device.type == "cuda" else cpu_rows(args.repeat, args.quick)
+    rows = gpu_rows(args.repeat, args.quick) if device.type == "cuda" else cpu_rows(args.repeat, args.quick)
     table = markdown(rows, device, args.repeat)
     print(table, end="")
     if args.out:

@@ -309,6 +309,25 @@ def compile_every_kernel_for_an_h100():
 
 
 @pytest.mark.slow
+def test_the_gpu_benchmark_table_runs_and_agrees():
+    """`python -m vtbench.bench kernels --device cuda`'s rows at its quick sizes (here on CPU tensors
+    in the interpreter: the code path a GPU session will run, every peer included)."""
+    from vtbench import bench
+
+    pytest.importorskip("pysdtw")
+    rows = bench.gpu_rows(repeat=1, quick=True, device=DEVICE)
+    measured = [row for row in rows if "bound" not in row.name]
+    assert [row.name.split(",")[0] for row in measured] == ["vtbench soft_dtw", "vtbench soft_dtw", "pysdtw (numba"] * 2 + [
+        "vtbench s2dtw", "published pipeline (torch + pysdtw " + DEVICE.type.upper() + ")"]
+    for row in measured:
+        assert row.agrees == "reference" if row.reference else row.agrees.startswith("yes ("), (row.name, row.agrees)
+        assert row.ms is not None and row.ms > 0
+    bounds = [row.ms for row in rows if "bound" in row.name]
+    assert len(bounds) == 3 and all((ms is None) == (DEVICE.type == "cpu") for ms in bounds)
+    assert "triton backend" in bench.markdown(rows, DEVICE, 1)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CUDA tests compile and run the kernels")
 def test_kernels_compile_for_an_h100():
     """The interpreter does not check what only the compiler does (constexpr globals, loop-carried

@@ -123,9 +123,11 @@ def check_indices(index: torch.Tensor, size: int, name: str, what: str) -> None:
     """An integer tensor of indices in 0..size-1, or -1 for none; else a ValueError naming ``name``."""
     if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer {what} indices, got {index.dtype}")
-    if index.numel() and (int(index.min()) < -1 or int(index.max()) >= size):
-        raise ValueError(f"{name} must hold {what} indices in 0..{size - 1} (or -1 for none), "
-                         f"got values in {int(index.min())}..{int(index.max())}")
+    if not index.numel():
+        return
+    low, high = torch.stack(torch.aminmax(index)).tolist()  # one read-back (one device sync on a GPU)
+    if low < -1 or high >= size:
+        raise ValueError(f"{name} must hold {what} indices in 0..{size - 1} (or -1 for none), got values in {low}..{high}")
 
 
 def check_number(name: str, value, *, at_least: float | None = None, above: float | None = None) -> float:
