@@ -118,3 +118,14 @@ def test_torchrun_training_matches_one_process(tmp_path):
     losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
               for run in ("ddp", "one")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5) and len(losses[0]) == 2
+
+
+def test_torchrun_refuses_one_gpu_for_every_process(monkeypatch):
+    """Under torchrun each process takes cuda:LOCAL_RANK; device=cuda:1 would send them all to one
+    GPU (NCCL: duplicate GPU), so it is an error naming the setting, raised before any group is joined."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(ValueError, match=r"device='cuda:1' under torchrun"):
+        distributed.setup("cuda:1")
+    assert not torch.distributed.is_initialized()

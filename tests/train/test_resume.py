@@ -55,3 +55,20 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     for key in b["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")
+
+
+def test_checkpoints_leave_the_gpu_rngs_alone(monkeypatch):
+    """The trainer reseeds CUDA at every step, so a checkpoint neither saves the GPUs' RNG states
+    nor restores them: a run saved on 8 GPUs resumes on 1 (restoring 8 states there fails)."""
+    def refuse(*args):
+        raise AssertionError("the CUDA RNG was touched")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", refuse)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", refuse)
+    state = checkpoint.rng_state()
+    assert set(state) == {"torch", "numpy", "python"}
+    expected = torch.rand(3)
+    checkpoint.set_rng_state({**state, "cuda": [torch.zeros(16, dtype=torch.uint8)] * 8})  # an older checkpoint's
+    assert torch.equal(torch.rand(3), expected)

@@ -209,7 +209,7 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
         raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost.dtype}")
     n, m = c.shape[-2:]
     try:
-        drop = drop_cost.to(c.dtype).expand(*batch, m).reshape(-1, m)
+        drop = drop_cost.to(device=c.device, dtype=c.dtype).expand(*batch, m).reshape(-1, m)
     except RuntimeError:
         raise ValueError(f"drop_cost must broadcast to (..., M) = {(*batch, m)}, got {tuple(drop_cost.shape)}") from None
     # the padding beyond y_lengths may hold anything, as the cost's

@@ -57,7 +57,7 @@ def classify_episode(distances: torch.Tensor, episode: Episode) -> np.ndarray:
     """Predicted labels of the episode's queries: the label of the nearest support video.
     ``distances`` (V, V) between all videos, indexed by the episode."""
     d = distances[np.ix_(episode.query, episode.support)]  # (queries, supports)
-    return episode.support_labels[d.argmin(dim=1).numpy()]
+    return episode.support_labels[d.argmin(dim=1).cpu().numpy()]
 
 
 def few_shot_accuracy(sequences: Sequence[torch.Tensor], labels: Sequence, n_way: int = 5, k_shot: int = 1,

@@ -45,7 +45,7 @@ def ranks_of_group(sim: torch.Tensor, groups) -> torch.Tensor:
     LongTensor (Q,). With every group a singleton this is :func:`ranks_of_diagonal`."""
     ranks_of_diagonal(sim)  # the same checks
     sim = torch.as_tensor(sim).detach().to(torch.float64)
-    groups = torch.as_tensor(groups)
+    groups = torch.as_tensor(groups, device=sim.device)
     if sim.shape[0] != sim.shape[1] or groups.shape != sim.shape[:1]:
         raise ValueError(f"groups need a square sim and one group per query, "
                          f"got {tuple(sim.shape)} and {tuple(groups.shape)}")

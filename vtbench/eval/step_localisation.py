@@ -25,7 +25,7 @@ import torch
 def decode_ordered_steps(scores: torch.Tensor) -> torch.Tensor:
     """The ordered-step DP decoder: scores (T, K), T >= K -> times (K,), strictly increasing,
     maximising sum_k scores[t_k, k]. Ties are broken towards earlier times."""
-    scores = torch.as_tensor(scores).detach().to(torch.float64)
+    scores = torch.as_tensor(scores).detach().to("cpu", torch.float64)  # a sequential DP: on the CPU
     if scores.dim() != 2:
         raise ValueError(f"scores must be (T, K), got {tuple(scores.shape)}")
     t_len, k_len = scores.shape

@@ -38,7 +38,7 @@ def pad_sequences(seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Ten
     for k, s in enumerate(seqs):
         if s.dim() != 2 or s.shape[0] == 0:
             raise ValueError(f"sequence {k} must be a non-empty (L, d) tensor, got {tuple(s.shape)}")
-    lengths = torch.tensor([s.shape[0] for s in seqs])
+    lengths = torch.tensor([s.shape[0] for s in seqs], device=seqs[0].device)
     return torch.nn.utils.rnn.pad_sequence(list(seqs), batch_first=True), lengths
 
 
@@ -50,10 +50,10 @@ def _all_pairs_cost(x, y):
 def caption_average_distance(x, x_len, y, y_len):
     """-(mean over the m_i rows of the max over the n_j columns of cos) for every pair: (Q, C)."""
     sim = 1 - _all_pairs_cost(x, y)
-    cols = torch.arange(y.shape[1]) < y_len[:, None]  # (C, N)
+    cols = torch.arange(y.shape[1], device=y.device) < y_len[:, None]  # (C, N)
     sim = sim.masked_fill(~cols[None, :, None, :], -torch.inf)
     best = sim.amax(dim=-1)  # (Q, C, M)
-    rows = (torch.arange(x.shape[1]) < x_len[:, None]).to(best.dtype)  # (Q, M)
+    rows = (torch.arange(x.shape[1], device=x.device) < x_len[:, None]).to(best.dtype)  # (Q, M)
     best = torch.where(rows[:, None, :] > 0, best, torch.zeros_like(best))
     return -(best.sum(-1) / x_len[:, None].to(best.dtype))
 

@@ -37,7 +37,7 @@ def zero_shot_accuracy(clip_emb: torch.Tensor, labels: torch.Tensor, class_emb: 
     if int(labels.min()) < 0 or int(labels.max()) >= class_emb.shape[0]:
         raise ValueError(f"labels must lie in 0..{class_emb.shape[0] - 1}")
     pred = zero_shot_predictions(clip_emb, class_emb)
-    correct = (pred == labels).double()
+    correct = (pred.cpu() == labels).double()
     per_class = {int(c): float(correct[labels == c].mean()) for c in labels.unique()}
     return {"accuracy": float(correct.mean()), "balanced_accuracy": sum(per_class.values()) / len(per_class),
             "per_class": {str(c): a for c, a in per_class.items()}, "n_clips": int(labels.numel()),

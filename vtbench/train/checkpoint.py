@@ -26,13 +26,12 @@ class CheckpointError(RuntimeError):
 
 
 def rng_state() -> dict[str, Any]:
-    """Every RNG's state, as tensors and plain Python values (so checkpoints load with weights_only)."""
+    """The host RNGs' states, as tensors and plain Python values (so checkpoints load with
+    weights_only). Not the GPUs': the trainer reseeds torch, CUDA included, at every step, and a
+    list of one state per visible GPU could not be restored on a machine that shows fewer."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     numpy_state = [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
-    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -40,9 +39,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate((version, tuple(internal), gauss))  # a "cuda" entry (older checkpoints) is not restored
 
 
 def save(run_dir: Path, *, step: int, config: dict, model, loss, optimizer, scheduler, tokenizer,

@@ -31,7 +31,7 @@ class TrainConfig:
     data: str = "narrated-digits"
     out: str = "runs/infonce"
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (torchrun: each process its LOCAL_RANK)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (torchrun: auto or cuda, each process cuda:LOCAL_RANK)
     threads: int = 0  # CPU threads for torch (0: torch's default); small models run fastest on 1
     # data: narrated digits (data_seed, data_preset) or a real format (data_path, features_path)
     data_seed: int = 0

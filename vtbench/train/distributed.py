@@ -79,11 +79,14 @@ def setup(device: str = "auto") -> Context:
     if world_size <= 1:
         return Context(device=resolve_device(device))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda:"):
+        raise ValueError(f"device={device!r} under torchrun would put every process on one GPU: "
+                         f"use device=cuda (or auto), and each process takes cuda:LOCAL_RANK")
     dev = resolve_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # before the process group, so NCCL binds this process's GPU
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
     return Context(rank, world_size, local_rank, dev, DistributedGather(rank, world_size))
 
 
