@@ -124,3 +124,62 @@ def test_interval_means_each_stat_over_the_steps_that_report_it():
     resumed.add({"loss": 2.0, "align": 4.0, "align_skipped": 0.0})
     assert resumed.flush() == {"loss": 2.0, "align": 3.0, "align_skipped": 1.0}
     assert resumed.flush() == {}
+
+
+def _innermost(prefix: str) -> str:
+    """The innermost frame of vtbench's source on the stack ("torch.optim" while an optimiser runs)."""
+    import traceback
+
+    for frame in reversed(traceback.extract_stack()):
+        if "/torch/optim/" in frame.filename:
+            return "torch.optim"
+        if prefix in frame.filename:
+            return frame.filename[frame.filename.index(prefix):]
+    return "?"
+
+
+@pytest.mark.parametrize("method", list(LOSSES))
+def test_a_step_reads_the_device_back_once_besides_input_checks(tiny, method, monkeypatch):
+    """On a GPU every read-back (item, float, tolist, bool, equal) waits for the queue to drain: the
+    trainer reads the loss, the stats and the gradient norm together, once per step; the losses
+    keep their stats as tensors. Only input validation (align/checks.py, the prefix-mask check in
+    losses/base.py) and TempCLR's "did any video qualify" read back elsewhere (the optimiser's reads
+    are of its CPU step counters, TempCLR's orders.py of permutations drawn on the CPU)."""
+    from collections import Counter
+
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import vtbench
+
+    prefix = vtbench.__file__.rsplit("/", 2)[-2] + "/"
+    aten = torch.ops.aten
+    reads = Counter()
+
+    class Dispatch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (aten._local_scalar_dense.default, aten.equal.default, aten.is_nonzero.default):
+                reads[_innermost(prefix)] += 1
+            return func(*args, **(kwargs or {}))
+
+    class Function(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is torch.Tensor.tolist:  # no dispatch on CPU tensors: seen here
+                reads[_innermost(prefix)] += 1
+            return func(*args, **(kwargs or {}))
+
+    from vtbench.train import loop
+
+    update = loop._update
+
+    def counted(*args, **kwargs):
+        with Function(), Dispatch():
+            return update(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_update", counted)
+    train(tiny(method, steps=2))
+    reads.pop("torch.optim", None)
+    assert reads.pop("vtbench/train/loop.py") == 2, reads  # once per step
+    allowed = {"vtbench/align/checks.py", "vtbench/losses/base.py"}
+    allowed |= {"vtbench/losses/tempclr.py", "vtbench/losses/orders.py"} if method == "tempclr" else set()
+    assert set(reads) <= allowed, reads

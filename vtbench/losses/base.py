@@ -9,7 +9,8 @@ gathered column and returns its *share* of the global loss, sum(own row terms) /
 global batch): the shares of all processes add up to the global loss, and with one process the
 share is the plain formula. (Under DistributedDataParallel, which averages gradients, the trainer
 back-propagates W * share.)
-``stats`` are floats that also add up over processes (loss terms as shares, counts as counts).
+``stats`` are numbers that also add up over processes (loss terms as shares, counts as counts), as
+floats or detached 0-d tensors: the trainer reads all of them back in one transfer per step.
 """
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ from typing import Protocol
 
 import torch
 
+from ..align.checks import value_range
+
 
 @dataclass
 class LossOutput:
-    """``loss``: this process's share of the global loss (a scalar tensor); ``stats``: floats that
-    add up over processes, e.g. the share of each loss term and counts of rows."""
+    """``loss``: this process's share of the global loss (a scalar tensor); ``stats``: numbers
+    (floats or detached 0-d tensors) that add up over processes, e.g. the share of each loss term
+    and counts of rows."""
 
     loss: torch.Tensor
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float | torch.Tensor] = field(default_factory=dict)
 
 
 class Gather(Protocol):
@@ -125,7 +129,7 @@ def check_indices(index: torch.Tensor, size: int, name: str, what: str) -> None:
         raise ValueError(f"{name} must hold integer {what} indices, got {index.dtype}")
     if not index.numel():
         return
-    low, high = torch.stack(torch.aminmax(index)).tolist()  # one read-back (one device sync on a GPU)
+    low, high = value_range(index)
     if low < -1 or high >= size:
         raise ValueError(f"{name} must hold {what} indices in 0..{size - 1} (or -1 for none), got values in {low}..{high}")
 
@@ -141,9 +145,10 @@ def check_number(name: str, value, *, at_least: float | None = None, above: floa
     return float(value)
 
 
-def num(x) -> float:
-    """A stats value: a plain float, detached."""
-    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+def num(x) -> float | torch.Tensor:
+    """A stats value: a tensor detached and kept where it is (reading it back here would cost a
+    device sync per stat: the trainer reads them all at once), anything else a float."""
+    return x.detach() if isinstance(x, torch.Tensor) else float(x)
 
 
 def share(total: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:

@@ -158,24 +158,30 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
 
 
 def _update(engine, objective, optimizer, batch, config, ctx, step, run_dir) -> tuple[float, dict, float]:
-    """One optimiser step; returns the global loss, the summed stats and the gradient norm."""
+    """One optimiser step; returns the global loss, the summed stats and the gradient norm.
+
+    The loss, the stats and the gradient norm are read back together, once, after the backward
+    (on a GPU a read-back waits for every kernel queued before it; one per step keeps the queue
+    full). A non-finite loss or gradient stops training before the optimiser steps."""
     optimizer.zero_grad(set_to_none=True)
     loss, stats = engine(batch, ctx.gather)
     keys = sorted(stats)  # the same on every process: the losses' stats do not depend on the data
-    local = torch.tensor([loss.item(), *[stats[k] for k in keys]], dtype=torch.float64, device=ctx.device)
-    totals = distributed.all_reduce_sum(local, ctx)
-    value = float(totals[0])  # the global loss, the same on every process
+    local = torch.stack([loss.detach().to(torch.float64)] + [
+        stats[k].detach().to(torch.float64).reshape(()) if isinstance(stats[k], torch.Tensor)
+        else torch.full((), stats[k], dtype=torch.float64, device=ctx.device) for k in keys])  # a fill, not a copy
+    totals = distributed.all_reduce_sum(local, ctx)  # the global loss and stats, the same on every process
+    (loss * ctx.world_size).backward()  # DDP averages gradients; the shares add up to the global loss
+    max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+    grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), max_norm)
+    value, *summed, grad_norm = torch.cat([totals, grad_norm.detach().to(totals).reshape(1)]).tolist()
     if not math.isfinite(value):
         raise TrainingDiverged(f"the loss is {value} at step {step + 1}: training stopped. "
                                f"The last good checkpoint is kept: {_last_good(run_dir)}")
-    (loss * ctx.world_size).backward()  # DDP averages gradients; the shares add up to the global loss
-    max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(objective.parameters(), max_norm))
     if not math.isfinite(grad_norm):  # gradients are all-reduced: the same on every process
         raise TrainingDiverged(f"a gradient is not finite at step {step + 1}: training stopped. "
                                f"The last good checkpoint is kept: {_last_good(run_dir)}")
     optimizer.step()
-    return value, {k: float(v) for k, v in zip(keys, totals[1:].tolist())}, grad_norm
+    return value, dict(zip(keys, summed)), grad_norm
 
 
 def _last_good(run_dir: Path) -> str:

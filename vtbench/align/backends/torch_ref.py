@@ -100,8 +100,8 @@ def backward(cost, R, rec: Recursion, gamma, n_len, m_len, col_mask):
         for s in range(S):
             e = E[:, s, i + 1, j + 1]  # (B, L)
             live = e > 0
-            if not bool(live.any()):
-                continue
+            if R.device.type == "cpu" and not bool(live.any()):
+                continue  # nothing reaches this diagonal (on a GPU, asking would wait for the queue)
             preds = _predecessors(R, rec, s, i, j, col_mask)
             w = _weights(preds, R[:, s, i + 1, j + 1] - C[:, s, i, j], gamma)
             push = torch.where(live, e * w, 0.0)  # (K, B, L)
