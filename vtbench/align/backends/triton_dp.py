@@ -36,6 +36,9 @@ failure of float32 peers). Float64 costs are computed in float64 throughout (the
 numbers to ~1e-15). For float32 costs exp and log run in float32 on those float64 differences, so
 their error does not grow with |R|: E stays within ~1e-7 of the float64 reference at small gamma
 and ~1e-6 (of max E) at gamma ~ 1, for an exp and a log per move that cost a fraction of float64's.
+The exponent is the difference times log2(e) / gamma, computed once per call (``_exp_neg``): the
+loop holds no float64 division (compiled for sm_90 the soft-DTW kernels went from ~50 float64
+FMAs per step, the divisions' Newton steps, to 2).
 ``saved`` is (R (B, S, N, M) float64, or at gamma = 0 the int8 index of each cell's argmin move;
 the final-state seeds of E, (B, S) float64).
 
@@ -47,6 +50,8 @@ interpreter tests and the sm_90 compilation of every kernel.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 
 import torch
@@ -156,7 +161,16 @@ def _pred(preds, vertical, MOVE: tl.constexpr):
 
 
 @triton.jit
-def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamma, HARD: tl.constexpr,
+def _exp_neg(diff, scale, MATH: tl.constexpr):
+    """exp(-diff / gamma) of a float64 difference, as exp2(-diff * scale) in MATH with scale =
+    log2(e) / gamma (``_scalars``): the difference is rounded to MATH once, and there is no float64
+    division in the loop (Triton's exp is itself exp2 of x * log2(e): the same roundings, one fewer
+    multiplication)."""
+    return tl.exp2(-diff.to(MATH) * scale)
+
+
+@triton.jit
+def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamma, scale, HARD: tl.constexpr,
            MATH: tl.constexpr):
     """C_s + smin_gamma over the moves of state s, and the first argmin (the move gamma = 0 takes).
 
@@ -175,13 +189,13 @@ def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamm
         shift = tl.where(low == INF, 0.0, low)
         total = tl.zeros(low.shape, MATH)
         for k in tl.static_range(len(MOVES[STATE])):
-            total += tl.exp((-(_pred(preds, vertical, MOVES[STATE][k]) - shift) / gamma).to(MATH))
+            total += _exp_neg(_pred(preds, vertical, MOVES[STATE][k]) - shift, scale, MATH)
         smin = shift - gamma * tl.log(total).to(tl.float64)
     return cost + smin, choice
 
 
 @triton.jit
-def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, gamma, HARD: tl.constexpr,
+def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, scale, HARD: tl.constexpr,
           MATH: tl.constexpr):
     """Sum over the moves (s, k) out of state TARGET of E_s[succ] * d smin_s[succ] / d R_TARGET[cell].
 
@@ -199,7 +213,7 @@ def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, gamma, H
                 if HARD:
                     total += tl.where(take & (key == k), e, 0.0)
                 else:
-                    weight = tl.exp((-(own - key) / gamma).to(MATH)).to(tl.float64)
+                    weight = _exp_neg(own - key, scale, MATH).to(tl.float64)
                     total += tl.where(take, e * weight, 0.0)
     return total
 
@@ -226,7 +240,7 @@ def _forward_kernel(
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
-    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA = (gamma, fill)."""
+    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -234,6 +248,7 @@ def _forward_kernel(
     m_max = tl.max(m)
     gamma = tl.load(GAMMA)
     fill = tl.load(GAMMA + 1)
+    scale = tl.load(GAMMA + 2).to(MATH)
     grid = b.to(tl.int64) * S * N * M  # (G, 1) offset of each problem's R_0
     for i0 in range(0, n_max, ROWS):
         tl.debug_barrier()  # row i0 - 1 was stored by other threads
@@ -266,7 +281,7 @@ def _forward_kernel(
             for s in tl.static_range(S):
                 at = cell + s * N * M
                 cost = _cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill)
-                r, choice = _relax(MOVES, s, cost, preds, vertical, gamma, HARD, MATH)
+                r, choice = _relax(MOVES, s, cost, preds, vertical, gamma, scale, HARD, MATH)
                 r = tl.where(valid, r, _boundary(STARTS[s][0], STARTS[s][1], i, j))
                 tl.store(R + at, r, mask=valid)
                 if HARD:
@@ -292,8 +307,8 @@ def _backward_kernel(
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
     n_max = tl.max(n)
     m_max = tl.max(m)
-    gamma = tl.load(GAMMA)
     fill = tl.load(GAMMA + 1)
+    scale = tl.load(GAMMA + 2).to(MATH)
     problem = b.to(tl.int64) * S  # (G, 1) problem-and-state index of each problem's state 0
     grid = problem * N * M
     seed = ()
@@ -347,7 +362,7 @@ def _backward_kernel(
                     own = tl.load(R + at, mask=valid, other=INF)
                     key = tl.where(valid, own - _cost(C, problem + s, i, j, valid, N, M, FILLED, fill), 0.0)
                 e = tl.where((i == n - 1) & (j == m - 1), seed[s], 0.0)
-                e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), gamma, HARD, MATH)
+                e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), scale, HARD, MATH)
                 e = tl.where(valid, e, 0.0)
                 if FILLED:
                     inner, at_cost = _cost_cell(problem + s, i, j, valid, N, M)
@@ -459,11 +474,19 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
     return (triton.cdiv(B, per_program),), meta
 
 
+@functools.lru_cache(maxsize=64)
+def _scalars(gamma: float, fill: float, device: torch.device) -> torch.Tensor:
+    """(gamma, fill, log2(e) / gamma or 0 at gamma = 0) as a float64 tensor on the device: the kernels
+    read them from memory (a float argument would reach them as float32). Cached: a hyperparameter
+    takes few values, and each copy from the host would wait for the GPU's queue."""
+    return torch.tensor([gamma, fill, math.log2(math.e) / gamma if gamma > 0 else 0.0], dtype=torch.float64,
+                        device=device)
+
+
 def _common(cost, gamma, n_len, m_len, col_mask, fill):
     mask = n_len if col_mask is None else col_mask.to(torch.int8).contiguous()  # any pointer when unused
     fill = 0.0 if fill is None else torch.tensor(fill, dtype=cost.dtype).item()  # as interleave would store it
-    gamma_t = torch.tensor([gamma, fill], dtype=torch.float64, device=cost.device)
-    return cost.contiguous(), gamma_t, n_len.contiguous(), m_len.contiguous(), mask
+    return cost.contiguous(), _scalars(gamma, fill, cost.device), n_len.contiguous(), m_len.contiguous(), mask
 
 
 def _end_values(R, rec, n_len, m_len):
