@@ -27,6 +27,10 @@ def test_matplotlib_panels(tmp_path):
     assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
     grid = plot_case_grid(toy_pairs(), ["dtw", "s2dtw"])
     assert len([ax for ax in grid.axes if ax.images]) == 5 * 3
+    costs = [ax.images[0].get_clim() for ax in grid.axes if ax.images and ax.get_title().endswith("cost")]
+    assert costs == [(0, 2)] * 5  # one colour scale for every cost panel, with its colour bar
+    assert sorted(ax.get_ylabel() for ax in grid.axes if not ax.images) == ["cost 1 - cos (bright: low)",
+                                                                            "expected alignment"]
     sweep = plot_sweep(pair, "soft_dtw", "gamma", [0.1, 1.0])
     assert [ax.get_title().splitlines()[0] for ax in sweep.axes if ax.images] == ["gamma = 0.1", "gamma = 1"]
     plt.close("all")
@@ -44,3 +48,13 @@ def test_plotly_figure_has_three_heatmaps_and_the_truth(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html", "plotly.min.js"]
     html = first.read_text()
     assert 'src="plotly.min.js"' in html and len(html) < 200_000  # the library is not inlined
+
+
+def test_alignment_settings_are_the_ones_a_method_trained_with():
+    from vtbench.train import make_config
+    from vtbench.viz import alignment_settings
+
+    assert alignment_settings(make_config("vt-twins", "quick", ["skip_cost=-0.2"]).loss_args) == {
+        "gamma": 0.1, "smooth_gamma": 0.1, "skip_cost": -0.2}
+    assert alignment_settings(make_config("tempclr", "quick", ["gamma=0.5"]).loss_args) == {"gamma": 0.5}
+    assert alignment_settings(make_config("infonce", "quick").loss_args) == {}

@@ -9,14 +9,15 @@ alignment explorer, and constructed weakly aligned pairs to look at.
 * :mod:`.explorer`: the ipywidgets explorer; :mod:`.sources`: pairs from models and test videos;
 * :mod:`.tables`: fixed-format text tables.
 """
-from .alignments import KERNEL_NAMES, KERNEL_TITLES, Alignment, Pair, align, path_accuracy, sentence_recall, truth_mass
+from .alignments import (KERNEL_NAMES, KERNEL_TITLES, Alignment, Pair, align, alignment_settings, path_accuracy,
+                         sentence_recall, truth_mass)
 from .heatmaps import draw_heatmap, plot_alignments, plot_case_grid, plot_sweep, save_figure
 from .interactive import alignment_figure, save_html, update_alignment_figure
 from .tables import format_table, kernel_table
 from .toy import TOY_CASES, toy_pair, toy_pairs
 
 __all__ = [
-    "KERNEL_NAMES", "KERNEL_TITLES", "TOY_CASES", "Alignment", "Pair", "align", "alignment_figure",
+    "KERNEL_NAMES", "KERNEL_TITLES", "TOY_CASES", "Alignment", "Pair", "align", "alignment_figure", "alignment_settings",
     "draw_heatmap", "format_table", "kernel_table", "path_accuracy", "plot_alignments", "plot_case_grid",
     "plot_sweep", "save_figure", "save_html", "sentence_recall", "toy_pair", "toy_pairs",
     "truth_mass", "update_alignment_figure",

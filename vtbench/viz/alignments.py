@@ -77,6 +77,13 @@ class Alignment:
     settings: dict
 
 
+def alignment_settings(loss_args: dict) -> dict:
+    """The :func:`align` settings a method trained with, from its config's ``loss_args``: its gamma
+    and, for VT-TWINS, S2DTW's smooth_gamma and skip_cost (align's defaults, the published values,
+    for those a method does not have)."""
+    return {key: loss_args[key] for key in ("gamma", "smooth_gamma", "skip_cost") if key in loss_args}
+
+
 def check_kernel(kernel: str) -> str:
     if kernel not in KERNEL_NAMES:
         raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")

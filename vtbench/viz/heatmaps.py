@@ -97,18 +97,24 @@ def plot_alignments(pair: Pair, alignments: Sequence[Alignment], *, show_cost: b
 
 
 def plot_case_grid(pairs: Mapping[str, Pair], kernels: Sequence[str], **settings):
-    """Rows: the pairs; columns: the cost and each kernel's expected alignment and hard path."""
+    """Rows: the pairs; columns: the cost and each kernel's expected alignment and hard path.
+
+    Every cost panel has the same colour scale, 1 - cos from 0 (bright) to 2, so that costs can be
+    compared across rows (an untrained model's flat cost looks flat); S2DTW runs on -cos, the same
+    picture shifted by one."""
     cols = len(kernels) + 1
-    fig, axes = plt.subplots(len(pairs), cols, figsize=(2.1 * cols, 2.6 * len(pairs)), squeeze=False,
+    fig, axes = plt.subplots(len(pairs), cols, figsize=(2.1 * cols + 0.8, 2.6 * len(pairs)), squeeze=False,
                              constrained_layout=True)
     for row, (name, pair) in zip(axes, pairs.items()):
-        draw_heatmap(row[0], pair.cost, title=f"{name}\ncost", truth=pair.truth, cmap="magma_r")
+        cost = draw_heatmap(row[0], pair.cost, title=f"{name}\ncost", truth=pair.truth, cmap="magma_r", vmin=0, vmax=2)
         for ax, kernel in zip(row[1:], kernels):
             alignment = align(pair, kernel, **settings)
-            draw_heatmap(ax, alignment.expected, title=_panel_title(alignment, pair.truth), truth=pair.truth,
-                         path=alignment.path, cmap="Blues", vmin=0, vmax=1)
+            expected = draw_heatmap(ax, alignment.expected, title=_panel_title(alignment, pair.truth), truth=pair.truth,
+                                    path=alignment.path, cmap="Blues", vmin=0, vmax=1)
             ax.set_yticks([])
             ax.set_ylabel("")
+    fig.colorbar(cost, ax=axes[:, 0], location="left", shrink=0.5, label="cost 1 - cos (bright: low)")
+    fig.colorbar(expected, ax=axes[:, 1:], shrink=0.5, label="expected alignment")
     return fig
 
 

@@ -10,9 +10,19 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from .training import percent
+
+
+#: One colour per method in every figure (others take the next free colours of tab10).
+METHOD_COLOURS = {"untrained": "#7f7f7f", "infonce": "C0", "milnce": "C1", "vt-twins": "C2", "tempclr": "C3",
+                  "cali-nce": "C4"}
+
+
+def method_colours(labels: Sequence[str]) -> dict[str, str]:
+    """Each label's colour: its own from METHOD_COLOURS, or an unused tab10 colour."""
+    free = iter(c for c in (f"C{k}" for k in range(5, 10)) if c not in METHOD_COLOURS.values())
+    return {label: METHOD_COLOURS.get(label) or next(free, "black") for label in labels}
 
 
 def _short(metric: str) -> str:
@@ -27,7 +37,7 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
     metrics = [m for m in metrics if any(m in summary[label] for label in labels)]
     rows = math.ceil(len(metrics) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows), squeeze=False, constrained_layout=True)
-    colours = plt.get_cmap("tab10")(np.arange(len(labels)))
+    colours = list(method_colours(labels).values())
     for ax, metric in zip(axes.flat, metrics):
         scale = 100 if percent(metric) else 1
         means = [summary[lab].get(metric, (math.nan,))[0] * scale for lab in labels]
@@ -44,6 +54,7 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
 def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str]):
     """Each metric against the noise level, one line per method (error bars: std over seeds)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    colours = method_colours(methods)
     metrics = [m for m in metrics if any(m in r for r in rows)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.0), squeeze=False, constrained_layout=True)
     for ax, metric in zip(axes[0], metrics):
@@ -52,7 +63,7 @@ def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str]):
             mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["noise"])
             std = [0 if math.isnan(r.get(f"{metric} std", math.nan)) else r[f"{metric} std"] * scale for r in mine]
             ax.errorbar([r["noise"] for r in mine], [r[metric] * scale for r in mine], yerr=std, marker="o",
-                        capsize=3, label=method)
+                        capsize=3, label=method, color=colours[method])
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.set_xlabel("narration noise level")
         ax.grid(alpha=0.3)
