@@ -261,7 +261,10 @@ def run_notebook(notebook: Path, out_dir: Path, figures_dir: Path, parameters: M
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=params, cwd=str(notebook.parent),
-                                   kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+                                   kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                                   # the kernel process's own log (e.g. "running over TCP" on
+                                   # localhost); the notebook's warnings still reach its outputs
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except papermill.PapermillExecutionError as error:
         raise NotebookFailed(describe_failure(error, notebook, output)) from None
     return time.perf_counter() - start

@@ -58,3 +58,21 @@ def test_alignment_settings_are_the_ones_a_method_trained_with():
         "gamma": 0.1, "smooth_gamma": 0.1, "skip_cost": -0.2}
     assert alignment_settings(make_config("tempclr", "quick", ["gamma=0.5"]).loss_args) == {"gamma": 0.5}
     assert alignment_settings(make_config("infonce", "quick").loss_args) == {}
+
+
+def test_each_method_has_one_colour_in_the_comparison_and_the_ablation():
+    from matplotlib.colors import to_hex
+
+    from vtbench.viz.results import plot_ablation, plot_comparison
+
+    metric = "step_localisation/recall"
+    labels = ["untrained", "infonce", "vt-twins", "my-method"]
+    summary = {label: {metric: (0.1 * k, 0.01, 2)} for k, label in enumerate(labels)}
+    bars = plot_comparison(summary, [metric], labels).axes[0].patches
+    rows = [{"method": m, "noise": noise, metric: 0.5, f"{metric} std": 0.0}
+            for m in labels[:0:-1] for noise in (0.0, 1.0)]  # another order, no untrained
+    lines = {line.get_label(): to_hex(line.lines[0].get_color()) for line in plot_ablation(rows, [metric]).axes[0].containers}
+    colours = {label: to_hex(bar.get_facecolor()) for label, bar in zip(labels, bars)}
+    assert all(lines[m] == colours[m] for m in labels[1:]), (lines, colours)
+    assert len(set(colours.values())) == len(labels)
+    plt.close("all")

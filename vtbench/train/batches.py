@@ -116,4 +116,9 @@ def batch_for_step(data: TrainingData, config: TrainConfig, step: int, rank: int
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    """The batch's tensors on ``device``. To a GPU from pinned memory without blocking: a blocking
+    copy returns only once the GPU has run every kernel queued before it."""
+    if device.type != "cuda":
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    return {k: v.pin_memory().to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()}
