@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -126,15 +127,16 @@ def test_interval_means_each_stat_over_the_steps_that_report_it():
     assert resumed.flush() == {}
 
 
-def _innermost(prefix: str) -> str:
-    """The innermost frame of vtbench's source on the stack ("torch.optim" while an optimiser runs)."""
+def _innermost(root: str) -> str:
+    """The innermost frame of vtbench's source on the stack, as a path below ``root`` (the folder that
+    holds the package), or "torch.optim" while an optimiser runs."""
     import traceback
 
     for frame in reversed(traceback.extract_stack()):
         if "/torch/optim/" in frame.filename:
             return "torch.optim"
-        if prefix in frame.filename:
-            return frame.filename[frame.filename.index(prefix):]
+        if frame.filename.startswith(root + "vtbench/"):
+            return frame.filename[len(root):]
     return "?"
 
 
@@ -152,20 +154,20 @@ def test_a_step_reads_the_device_back_once_besides_input_checks(tiny, method, mo
 
     import vtbench
 
-    prefix = vtbench.__file__.rsplit("/", 2)[-2] + "/"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(vtbench.__file__))) + "/"
     aten = torch.ops.aten
     reads = Counter()
 
     class Dispatch(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             if func in (aten._local_scalar_dense.default, aten.equal.default, aten.is_nonzero.default):
-                reads[_innermost(prefix)] += 1
+                reads[_innermost(root)] += 1
             return func(*args, **(kwargs or {}))
 
     class Function(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             if func is torch.Tensor.tolist:  # no dispatch on CPU tensors: seen here
-                reads[_innermost(prefix)] += 1
+                reads[_innermost(root)] += 1
             return func(*args, **(kwargs or {}))
 
     from vtbench.train import loop
