@@ -167,6 +167,18 @@ def test_float32_small_gamma_large_costs_stays_exact():
     assert (got.double() - reference).abs().max() < 1e-6
 
 
+@pytest.mark.parametrize("gamma", [1e-39, 1e-44])
+def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
+    """log2(e) / gamma overflows float32 at gamma < ~4e-39: the kernels' scale stays finite, so the
+    best predecessor (difference 0) still weighs exp2(0) = 1, never 0 * inf = NaN."""
+    cost = rand(2, 5, 6, dtype=torch.float32)
+    ref = both_backends(lambda c, **kw: va.soft_dtw(c, gamma, **kw), cost.double())[0]
+    got = both_backends(lambda c, **kw: va.soft_dtw(c, gamma, **kw), cost)[1]
+    assert torch.isfinite(got[0]).all() and torch.isfinite(got[1][0]).all()
+    torch.testing.assert_close(got[0].double(), ref[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(got[1][0].double(), ref[1][0], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", VARIANTS)
 def test_many_stripes_groups_and_problems_per_program(name, monkeypatch):
     """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
@@ -310,8 +322,9 @@ def compile_every_kernel_for_an_h100():
 
 @pytest.mark.slow
 def test_the_gpu_benchmark_table_runs_and_agrees():
-    """`python -m vtbench.bench kernels --device cuda`'s rows at its quick sizes (here on CPU tensors
-    in the interpreter: the code path a GPU session will run, every peer included)."""
+    """`python -m vtbench.bench kernels --device cuda`'s rows at its quick sizes: on a GPU the table
+    itself; here the same rows on CPU tensors in the interpreter (pysdtw on its CPU path, no
+    bandwidth bound): the table's code, not the peers' CUDA paths."""
     from vtbench import bench
 
     pytest.importorskip("pysdtw")

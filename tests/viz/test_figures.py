@@ -2,6 +2,7 @@
 import warnings
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -55,9 +56,13 @@ def test_alignment_settings_are_the_ones_a_method_trained_with():
     from vtbench.viz import alignment_settings
 
     assert alignment_settings(make_config("vt-twins", "quick", ["skip_cost=-0.2"]).loss_args) == {
-        "gamma": 0.1, "smooth_gamma": 0.1, "skip_cost": -0.2}
-    assert alignment_settings(make_config("tempclr", "quick", ["gamma=0.5"]).loss_args) == {"gamma": 0.5}
-    assert alignment_settings(make_config("infonce", "quick").loss_args) == {}
+        "gamma": 0.1, "smooth_gamma": 0.1, "skip_cost": -0.2, "drop_cost": 0.5}  # tau is not a drop cost
+    assert alignment_settings(make_config("tempclr", "quick", ["gamma=0.5"]).loss_args) == {"gamma": 0.5, "drop_cost": 0.5}
+    assert alignment_settings(make_config("infonce", "quick").loss_args) == {"drop_cost": 0.5}
+    pair = toy_pair("irrelevant clips")
+    dropped = align(pair, "drop_dtw", skip_cost=-0.2, drop_cost=0.5)
+    assert dropped.settings["drop_cost"] == 0.5 and torch.equal(dropped.path, align(pair, "drop_dtw", skip_cost=0.5).path)
+    assert plot_case_grid({"a": pair}, []).axes  # the cost alone: no expected-alignment colour bar to draw
 
 
 def test_each_method_has_one_colour_in_the_comparison_and_the_ablation():
@@ -75,4 +80,8 @@ def test_each_method_has_one_colour_in_the_comparison_and_the_ablation():
     colours = {label: to_hex(bar.get_facecolor()) for label, bar in zip(labels, bars)}
     assert all(lines[m] == colours[m] for m in labels[1:]), (lines, colours)
     assert len(set(colours.values())) == len(labels)
+    from vtbench.viz.results import METHOD_COLOURS, method_colours
+
+    ten = method_colours([*METHOD_COLOURS, "a", "b", "c", "d"])  # new methods take the free tab10 colours
+    assert len({to_hex(c) for c in ten.values()}) == 10
     plt.close("all")

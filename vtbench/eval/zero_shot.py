@@ -29,7 +29,7 @@ def zero_shot_accuracy(clip_emb: torch.Tensor, labels: torch.Tensor, class_emb: 
     >>> zero_shot_accuracy(torch.eye(3), torch.tensor([0, 1, 2]), torch.eye(3))["accuracy"]
     1.0
     """
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
     if labels.numel() == 0:
         raise ValueError("no clips to classify")
     if labels.shape != clip_emb.shape[:1]:

@@ -29,6 +29,7 @@ from vtbench.align import (
 )
 
 KERNEL_NAMES = tuple(KERNELS)  # the kernels vtbench.align registers
+DROP_COST = 0.5  # Drop-DTW's drop cost in the figures of trained runs (on 1 - cos)
 KERNEL_TITLES = {
     "dtw": "DTW",
     "soft_dtw": "soft-DTW",
@@ -80,8 +81,10 @@ class Alignment:
 def alignment_settings(loss_args: dict) -> dict:
     """The :func:`align` settings a method trained with, from its config's ``loss_args``: its gamma
     and, for VT-TWINS, S2DTW's smooth_gamma and skip_cost (align's defaults, the published values,
-    for those a method does not have)."""
-    return {key: loss_args[key] for key in ("gamma", "smooth_gamma", "skip_cost") if key in loss_args}
+    for those a method does not have). Drop-DTW keeps its own drop cost, DROP_COST: no method trains
+    with it, and S2DTW's skip cost is on another scale (-cos, not 1 - cos)."""
+    settings = {key: loss_args[key] for key in ("gamma", "smooth_gamma", "skip_cost") if key in loss_args}
+    return {**settings, "drop_cost": DROP_COST}
 
 
 def check_kernel(kernel: str) -> str:
@@ -96,13 +99,14 @@ def _s2dtw_cells(grid_alignment: torch.Tensor) -> torch.Tensor:
 
 
 def align(pair: Pair | torch.Tensor, kernel: str, gamma: float = 0.1, smooth_gamma: float = 0.1,
-          skip_cost: float = 0.5) -> Alignment:
+          skip_cost: float = 0.5, drop_cost: float | None = None) -> Alignment:
     """Run ``kernel`` on a pair (or a raw (N, M) similarity) in float64.
 
     ``gamma`` is the soft-min temperature of soft-DTW, S2DTW, OTAM and Drop-DTW (DTW ignores it);
-    ``smooth_gamma`` and ``skip_cost`` are S2DTW's smoothing temperature and skip cost tau;
-    ``skip_cost`` is also Drop-DTW's cost of dropping a clip (its rows are the sentences, which
-    are all matched, so a pair needs at least as many clips as sentences).
+    ``smooth_gamma`` and ``skip_cost`` are S2DTW's smoothing temperature and skip cost tau (on -cos);
+    ``drop_cost`` is Drop-DTW's cost of dropping a clip (on 1 - cos; None: ``skip_cost``, as the
+    explorer's one "skip / drop cost" slider sets both). Drop-DTW's rows are the sentences, which
+    are all matched, so a pair needs at least as many clips as sentences.
     """
     check_kernel(kernel)
     z = (pair.similarity if isinstance(pair, Pair) else pair).detach().to(torch.float64).cpu()
@@ -125,7 +129,8 @@ def align(pair: Pair | torch.Tensor, kernel: str, gamma: float = 0.1, smooth_gam
     if m > n:
         raise ValueError(f"drop_dtw matches every sentence to a clip: it needs at least as many clips as "
                          f"sentences, got {n} clips and {m} sentences")
-    drop = torch.full((n,), float(skip_cost), dtype=cost.dtype)
+    drop_cost = skip_cost if drop_cost is None else drop_cost
+    drop = torch.full((n,), float(drop_cost), dtype=cost.dtype)
     steps_by_clips = cost.T.contiguous()  # Drop-DTW: steps are rows, clips are columns
 
     def kernel_fn(c, g):
@@ -134,7 +139,7 @@ def align(pair: Pair | torch.Tensor, kernel: str, gamma: float = 0.1, smooth_gam
     value = float(kernel_fn(steps_by_clips, gamma))
     expected = expected_alignment(kernel_fn, steps_by_clips, gamma).T
     path = expected_alignment(kernel_fn, steps_by_clips, 0.0).T
-    return Alignment(kernel, value, expected, path, {"gamma": gamma, "skip_cost": skip_cost})
+    return Alignment(kernel, value, expected, path, {"gamma": gamma, "drop_cost": drop_cost})
 
 
 def _otam_both_ways(cost: torch.Tensor, gamma: float) -> Alignment:

@@ -66,7 +66,8 @@ def draw_heatmap(ax, matrix: torch.Tensor, *, title: str = "", truth: torch.Tens
 def _panel_title(alignment: Alignment, truth) -> str:
     title = KERNEL_TITLES[alignment.kernel].split(" (")[0]  # "S2DTW (VT-TWINS)" -> "S2DTW"
     if alignment.kernel in ("s2dtw", "drop_dtw"):
-        title += f", {'tau' if alignment.kernel == 's2dtw' else 'drop'} {alignment.settings['skip_cost']:g}"
+        key, name = ("skip_cost", "tau") if alignment.kernel == "s2dtw" else ("drop_cost", "drop")
+        title += f", {name} {alignment.settings[key]:g}"
     accuracy = path_accuracy(alignment.path, truth)
     return title if accuracy != accuracy else f"{title}\npath precision {accuracy:.2f}"
 
@@ -114,7 +115,8 @@ def plot_case_grid(pairs: Mapping[str, Pair], kernels: Sequence[str], **settings
             ax.set_yticks([])
             ax.set_ylabel("")
     fig.colorbar(cost, ax=axes[:, 0], location="left", shrink=0.5, label="cost 1 - cos (bright: low)")
-    fig.colorbar(expected, ax=axes[:, 1:], shrink=0.5, label="expected alignment")
+    if kernels:
+        fig.colorbar(expected, ax=axes[:, 1:], shrink=0.5, label="expected alignment")
     return fig
 
 

@@ -15,13 +15,13 @@ from .training import percent
 
 
 #: One colour per method in every figure (others take the next free colours of tab10).
-METHOD_COLOURS = {"untrained": "#7f7f7f", "infonce": "C0", "milnce": "C1", "vt-twins": "C2", "tempclr": "C3",
+METHOD_COLOURS = {"untrained": "C7", "infonce": "C0", "milnce": "C1", "vt-twins": "C2", "tempclr": "C3",
                   "cali-nce": "C4"}
 
 
 def method_colours(labels: Sequence[str]) -> dict[str, str]:
     """Each label's colour: its own from METHOD_COLOURS, or an unused tab10 colour."""
-    free = iter(c for c in (f"C{k}" for k in range(5, 10)) if c not in METHOD_COLOURS.values())
+    free = iter(c for c in (f"C{k}" for k in range(10)) if c not in METHOD_COLOURS.values())
     return {label: METHOD_COLOURS.get(label) or next(free, "black") for label in labels}
 
 

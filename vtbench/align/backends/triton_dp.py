@@ -163,9 +163,9 @@ def _pred(preds, vertical, MOVE: tl.constexpr):
 @triton.jit
 def _exp_neg(diff, scale, MATH: tl.constexpr):
     """exp(-diff / gamma) of a float64 difference, as exp2(-diff * scale) in MATH with scale =
-    log2(e) / gamma (``_scalars``): the difference is rounded to MATH once, and there is no float64
-    division in the loop (Triton's exp is itself exp2 of x * log2(e): the same roundings, one fewer
-    multiplication)."""
+    log2(e) / gamma (``_scalars``): no float64 division in the loop. In float32 the difference, the
+    scale and their product are each rounded once (the division's form rounded the quotient and
+    Triton's exp its product with log2(e)): about 1e-7 of the exponent either way."""
     return tl.exp2(-diff.to(MATH) * scale)
 
 
@@ -475,18 +475,23 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
 
 
 @functools.lru_cache(maxsize=64)
-def _scalars(gamma: float, fill: float, device: torch.device) -> torch.Tensor:
-    """(gamma, fill, log2(e) / gamma or 0 at gamma = 0) as a float64 tensor on the device: the kernels
-    read them from memory (a float argument would reach them as float32). Cached: a hyperparameter
-    takes few values, and each copy from the host would wait for the GPU's queue."""
-    return torch.tensor([gamma, fill, math.log2(math.e) / gamma if gamma > 0 else 0.0], dtype=torch.float64,
-                        device=device)
+def _scalars(gamma: float, fill: float, math_dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(gamma, fill, scale) as a float64 tensor on the device: the kernels read them from memory (a
+    float argument would reach them as float32). scale = log2(e) / gamma, held inside the normal
+    range of the dtype the exponentials run in, so that a difference of 0 still gives exp2(0) = 1
+    and +inf gives exp2(-inf) = 0 at any gamma > 0 (a gamma of 1e-39 would make it +inf in float32,
+    and 0 * inf is NaN); 0 at gamma = 0 (unused). Cached: a hyperparameter takes few values, and
+    each copy from the host would wait for the GPU's queue."""
+    info = torch.finfo(math_dtype)
+    scale = min(max(math.log2(math.e) / gamma, info.tiny), info.max) if gamma > 0 else 0.0
+    return torch.tensor([gamma, fill, scale], dtype=torch.float64, device=device)
 
 
 def _common(cost, gamma, n_len, m_len, col_mask, fill):
     mask = n_len if col_mask is None else col_mask.to(torch.int8).contiguous()  # any pointer when unused
     fill = 0.0 if fill is None else torch.tensor(fill, dtype=cost.dtype).item()  # as interleave would store it
-    return cost.contiguous(), _scalars(gamma, fill, cost.device), n_len.contiguous(), m_len.contiguous(), mask
+    math_dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32  # as _launch's MATH
+    return cost.contiguous(), _scalars(gamma, fill, math_dtype, cost.device), n_len.contiguous(), m_len.contiguous(), mask
 
 
 def _end_values(R, rec, n_len, m_len):
