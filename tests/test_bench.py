@@ -23,3 +23,13 @@ def test_published_pipeline_restated_equals_vtbench_s2dtw():
     cost = torch.randn(6, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.3
     with_torch_dp = bench.published_s2dtw(cost, value_of=lambda grid: soft_dtw(grid, bench.GAMMA, backend="torch"))
     torch.testing.assert_close(with_torch_dp, s2dtw(cost, **bench.S2DTW_ARGS, backend="torch"))
+
+
+def test_small_times_and_ratios_keep_their_digits():
+    """A memory-bandwidth bound of microseconds next to a kernel of milliseconds must read as such."""
+    rows = [bench.Row("w", "vtbench", ms=38.04, reference=True), bench.Row("w", "bound", ms=0.0026),
+            bench.Row("w", "peer", ms=190.0)]
+    lines = bench.markdown(rows, torch.device("cpu"), 1).splitlines()
+    assert "| w | vtbench | 38.0 | 1.0 |" in lines[4]
+    assert "| w | bound | 0.0026 | 6.8e-05 |" in lines[5]
+    assert "| w | peer | 190.0 | 5.0 |" in lines[6]

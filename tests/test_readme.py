@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -40,9 +42,9 @@ def test_the_comparison_table_is_the_one_compare_wrote():
     assert rows and all(row in README for row in rows)
 
 
-def test_the_kernel_table_is_the_one_the_bench_wrote():
-    rows = [line for line in (ROOT / "figures" / "bench_kernels_cpu.md").read_text().splitlines()
-            if line.startswith("|")]
+@pytest.mark.parametrize("table", ["bench_kernels_cpu.md", "bench_kernels_cuda.md"])
+def test_the_kernel_table_is_the_one_the_bench_wrote(table):
+    rows = [line for line in (ROOT / "figures" / table).read_text().splitlines() if line.startswith("|")]
     assert rows and all(row in README for row in rows)
 
 

@@ -82,6 +82,9 @@ def _engine_soft_dtw(cost: torch.Tensor) -> torch.Tensor:
 def _pysdtw(cost: torch.Tensor) -> torch.Tensor:
     """pysdtw's soft-DTW of cost matrices (B, N, M): pysdtw takes sequences and a distance function,
     so the cost is handed over as the first "sequence" with the identity as distance."""
+    import numpy
+    if not hasattr(numpy, "row_stack"):  # numba-cuda 0.68 still registers numpy's alias, which numpy 2.5 removed
+        numpy.row_stack = numpy.vstack
     import pysdtw
 
     sdtw = pysdtw.SoftDTW(gamma=GAMMA, dist_func=lambda x, _y: x, use_cuda=cost.is_cuda)
@@ -305,15 +308,21 @@ def markdown(rows: list[Row], device: torch.device, repeat: int) -> str:
              "|---|---|---:|---:|---:|---|"]
     base = {row.workload: row.ms for row in rows if row.reference and row.ms is not None}
     for row in rows:
-        ratio = f"{row.ms / base[row.workload]:.1f}" if row.ms is not None and row.workload in base else "-"
-        ms = f"{row.ms:.1f}" if row.ms is not None else "-"
+        ratio = _number(row.ms / base[row.workload]) if row.ms is not None and row.workload in base else "-"
+        ms = _number(row.ms) if row.ms is not None else "-"
         memory = f"{row.memory_mib:.1f}" if row.memory_mib is not None else "-"
         lines.append(f"| {row.workload} | {row.name} | {ms} | {ratio} | {memory} | {row.agrees} |")
     memory = ("growth of the process's peak resident set (VmHWM) during one pass, every allocator counted"
               if device.type == "cpu" else "torch.cuda.max_memory_allocated during one pass, over what was allocated before")
-    lines += ["", f"vs vtbench: time over the first row of the workload. Peak memory: {memory}. Agrees: the largest "
-              "relative difference of the values and of the gradients to the first row."]
+    lines += ["", f"vs vtbench: time over the first row of the workload (a bound's 0.02: vtbench takes 50 times the "
+              f"bound). Peak memory: {memory}. Agrees: the largest relative difference of the values and of the "
+              "gradients to the first row."]
     return "\n".join(lines) + "\n"
+
+
+def _number(x: float) -> str:
+    """One decimal from 1 up, else two significant digits: a bound of 0.0026 ms must not read 0.0."""
+    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
 
 
 def _cpu_name() -> str:
