@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .align import SOFT_DTW, pairwise_cost, s2dtw, soft_dtw, solve
+from .align import SOFT_DTW, pairwise_cost, s2dtw, soft_dtw, solve, value_checks
 
 INF = float("inf")
 GAMMA = 0.1  # the soft-DTW gamma of every workload (VT-TWINS' published value)
@@ -69,6 +69,18 @@ def _autograd(value_of: Callable[[torch.Tensor], torch.Tensor], leaf_input: torc
 
 def _vtbench_s2dtw(backend: str):
     return lambda cost: s2dtw(cost, **S2DTW_ARGS, backend=backend)
+
+
+def _triton_soft_dtw(cost: torch.Tensor) -> torch.Tensor:
+    return soft_dtw(cost, GAMMA, backend="triton")
+
+
+def _unchecked(value_of):
+    """``value_of`` without the input checks that read the device back (a GPU sync each)."""
+    def run(cost):
+        with value_checks(False):
+            return value_of(cost)
+    return run
 
 
 def _engine_soft_dtw(cost: torch.Tensor) -> torch.Tensor:
@@ -275,12 +287,14 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
     for n in sizes:
         cost = torch.rand(B, n, n, generator=gen, device=device)
         candidates = [
-            ("vtbench soft_dtw, triton backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="triton"), cost)),
+            ("vtbench soft_dtw, triton backend", lambda: _autograd(_triton_soft_dtw, cost)),
+            ("vtbench soft_dtw, triton backend, value_checks(False)",
+             lambda: _autograd(_unchecked(_triton_soft_dtw), cost)),
             ("vtbench soft_dtw, torch backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="torch"), cost)),
             (f"pysdtw (numba, {device.type.upper()})", lambda: _autograd(_pysdtw, cost)),
         ]
-        if n > 512:
-            candidates.pop(1)  # thousands of kernel launches per diagonal sweep: minutes
+        if n > 512:  # the torch backend: thousands of kernel launches per diagonal sweep, minutes
+            candidates = [c for c in candidates if "torch backend" not in c[0]]
         title = f"soft-DTW fwd+bwd, B={B}, {n}x{n}"
         _workload(rows, title, candidates, device, repeat)
         rows.append(Row(title, "memory-bandwidth bound (12 bytes per cell)", bandwidth_bound_ms(B * n * n, device)))
@@ -288,6 +302,8 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
     text = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
     candidates = [
         ("vtbench s2dtw, triton backend", lambda: _loss_run(video, text, _vtbench_s2dtw("triton"))),
+        ("vtbench s2dtw, triton backend, value_checks(False)",
+         lambda: _loss_run(video, text, _unchecked(_vtbench_s2dtw("triton")))),
         (f"published pipeline (torch + pysdtw {device.type.upper()})", lambda: _loss_run(video, text, published_s2dtw)),
     ]
     title = f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8 (S2DTW grid 17x17)"

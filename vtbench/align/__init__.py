@@ -6,6 +6,7 @@
 >>> soft_dtw(pairwise_cost(x, y, "sqeuclidean"), gamma=0.1).shape
 torch.Size([4])
 """
+from .checks import set_value_checks, value_checks
 from .costs import METRICS, pairwise_cost
 from .engine import solve, solve_alignment
 from .recursions import DROP_DTW, OTAM, RECURSIONS, SOFT_DTW, Move, Recursion
@@ -27,5 +28,6 @@ KERNELS = {"dtw": dtw, "soft_dtw": soft_dtw, "s2dtw": s2dtw, "otam": otam, "drop
 __all__ = [
     "KERNELS", "METRICS", "DROP_DTW", "OTAM", "RECURSIONS", "SOFT_DTW", "Move", "Recursion",
     "drop_dtw", "dtw", "dtw_path", "expected_alignment", "otam", "pairwise_cost", "s2dtw",
-    "s2dtw_grid", "smooth_cost", "soft_dtw", "soft_dtw_alignment", "solve", "solve_alignment",
+    "s2dtw_grid", "set_value_checks", "smooth_cost", "soft_dtw", "soft_dtw_alignment", "solve", "solve_alignment",
+    "value_checks",
 ]

@@ -1,10 +1,47 @@
-"""Input validation shared by every public kernel: bad input is a ValueError naming the argument."""
+"""Input validation shared by every public kernel: bad input is a ValueError naming the argument.
+
+Types, shapes and hyperparameters are checked on the host, for free. The checks of the values in
+tensors (no NaN or inf costs, lengths in range, an end cell the band can reach) must read the
+device back: on a GPU each one waits until the queue has drained, so the host cannot run ahead,
+and none is allowed inside a CUDA graph. ``value_checks(False)`` turns those off (on by default),
+as torch.distributions' validate_args does: costs are then taken as they are (the value of a pair
+with a NaN or inf cost is undefined, as it is for invalid arguments there), lengths are clamped into
+1..size on the device instead of raising, and a pair whose end cell lies outside the band, or a
+Drop-DTW pair with more steps than clips, gets +inf.
+"""
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
+
+_check_values = True
+
+
+def set_value_checks(enabled: bool) -> bool:
+    """Turn the checks that read tensors' values back from the device on or off; returns the
+    previous setting."""
+    global _check_values
+    if not isinstance(enabled, bool):
+        raise ValueError(f"enabled must be True or False, got {enabled!r}")
+    previous, _check_values = _check_values, enabled
+    return previous
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool) -> Iterator[None]:
+    """``with value_checks(False): ...`` runs the kernels without a device read-back (see above)."""
+    previous = set_value_checks(enabled)
+    try:
+        yield
+    finally:
+        set_value_checks(previous)
+
+
+def checking_values() -> bool:
+    return _check_values
 
 
 def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = False) -> None:
@@ -17,6 +54,8 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
         raise ValueError(f"{name} must have shape (..., N, M), got {tuple(cost.shape)}")
     if cost.shape[-1] == 0 or cost.shape[-2] == 0:
         raise ValueError(f"{name} must have N >= 1 and M >= 1, got shape {tuple(cost.shape)}")
+    if not _check_values:
+        return
     if not allow_inf and bool(torch.isfinite(cost.sum())):
         return  # the common case: one reduction (NaN and inf propagate into the sum), no temporaries;
         # a sum that overflows only sends finite costs the long way round
@@ -65,6 +104,8 @@ def check_lengths(lengths, batch_shape: torch.Size, size: int, name: str, device
         t = t.expand(batch_shape)
     if tuple(t.shape) != tuple(batch_shape):
         raise ValueError(f"{name} must have the batch shape {tuple(batch_shape)}, got {tuple(t.shape)}")
+    if not _check_values:
+        return t.clamp(1, size)  # on the device: a kernel never reads beyond the tensor
     if t.numel():
         low, high = value_range(t)
         if low < 1 or high > size:
@@ -77,6 +118,8 @@ def check_bandwidth(bandwidth, n_len: torch.Tensor, m_len: torch.Tensor) -> int 
         return None
     if isinstance(bandwidth, bool) or not isinstance(bandwidth, int) or bandwidth < 0:
         raise ValueError(f"bandwidth must be an integer >= 0 or None, got {bandwidth!r}")
+    if not _check_values:
+        return bandwidth  # a pair whose end cell lies outside the band gets +inf
     gap = (n_len - m_len).abs()
     if gap.numel() and int(gap.max()) > bandwidth:
         raise ValueError(

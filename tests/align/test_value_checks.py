@@ -1,0 +1,81 @@
+"""value_checks(False): the kernels run without reading tensors' values back from the device (each
+read-back is a GPU sync, and none is allowed in a CUDA graph); on by default."""
+import os
+import traceback
+from collections import Counter
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import vtbench
+import vtbench.align as va
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(vtbench.__file__))) + "/"
+READS = (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default, torch.ops.aten.equal.default)
+
+
+class ReadBacks(TorchDispatchMode):
+    """Counts the read-backs by the vtbench file that asked for them (the innermost on the stack)."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in READS:
+            files = [f.filename[len(ROOT):] for f in traceback.extract_stack() if f.filename.startswith(ROOT + "vtbench/")]
+            self.where[files[-1] if files else "?"] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def every_kernel(backend):
+    g = torch.Generator().manual_seed(0)
+    cost = torch.rand(3, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    lens = dict(x_lengths=torch.tensor([6, 4, 5]), y_lengths=torch.tensor([7, 7, 5]))
+    total = (va.soft_dtw(cost, 0.1, **lens, bandwidth=3, backend=backend).sum()
+             + va.s2dtw(cost, **lens, backend=backend).sum() + va.otam(cost, **lens, backend=backend).sum()
+             + va.drop_dtw(cost, 0.3, 0.1, **lens, backend=backend).sum())
+    total.backward()
+    return total.detach(), cost.grad
+
+
+CHECKS = {"vtbench/align/checks.py", "vtbench/align/variants.py"}
+
+
+def test_the_checks_read_back_by_default_and_not_when_off(backend):
+    with ReadBacks() as on:
+        checked = every_kernel(backend)
+    assert CHECKS & set(on.where), on.where  # the counter sees them: the test below can fail
+    with va.value_checks(False), ReadBacks() as off:
+        unchecked = every_kernel(backend)
+    assert not CHECKS & set(off.where), off.where
+    torch.testing.assert_close(unchecked, checked)  # the same numbers for valid input
+
+
+def test_unchecked_bad_costs_do_not_raise_and_lengths_are_clamped():
+    cost = torch.rand(2, 4, 5, dtype=torch.float64)
+    bad = cost.clone()
+    bad[0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="cost must be finite"):
+        va.soft_dtw(bad, 0.1)
+    with pytest.raises(ValueError, match="x_lengths must lie in 1..4"):
+        va.soft_dtw(cost, 0.1, x_lengths=torch.tensor([9, 0]))
+    with va.value_checks(False):
+        va.soft_dtw(bad, 0.1)  # the value of a pair with a NaN cost is undefined then: no error, no sync
+        clamped = va.soft_dtw(cost, 0.1, x_lengths=torch.tensor([9, 0]))
+    torch.testing.assert_close(clamped, va.soft_dtw(cost, 0.1, x_lengths=torch.tensor([4, 1])))
+    with va.value_checks(False):  # unreachable end cells: +inf rather than an error
+        assert va.soft_dtw(torch.rand(2, 4, 8), 0.1, bandwidth=2).isinf().all()
+        assert va.drop_dtw(torch.rand(2, 8, 4), 0.3).isinf().all()
+
+
+def test_the_setting_is_restored_and_must_be_a_bool():
+    with pytest.raises(RuntimeError):
+        with va.value_checks(False):
+            raise RuntimeError("inside")
+    with pytest.raises(ValueError, match="cost must be finite"):
+        va.soft_dtw(torch.tensor([[float("inf")]]), 0.1)  # back on after the exception
+    assert va.set_value_checks(False) is True and va.set_value_checks(True) is False
+    with pytest.raises(ValueError, match="enabled must be True or False"):
+        va.set_value_checks("no")
