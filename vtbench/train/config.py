@@ -20,7 +20,7 @@ from ..losses import LOSSES, loss_parameters
 
 PRESET_NAMES = ("quick", "full")
 #: Fields a resumed run may change (everything else must match the checkpoint).
-RESUMABLE = ("steps", "save_every", "log_every", "device", "threads", "progress", "out")
+RESUMABLE = ("steps", "save_every", "log_every", "device", "threads", "progress", "check_values", "out")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class TrainConfig:
     save_every: int = 100
     log_every: int = 10
     progress: bool = True
+    check_values: bool = True  # the input checks that read the device back (vtbench.align.value_checks)
     loss_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

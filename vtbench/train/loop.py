@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..align import value_checks
 from ..io import atomic_write
 from ..data import Tokenizer
 from ..losses import build_loss
@@ -91,7 +92,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         torch.set_num_threads(config.threads)
     ctx = distributed.setup(config.device)
     try:
-        return _train(config, resume, ctx)
+        with value_checks(config.check_values):  # off: no read-back but the step's own (see _update)
+            return _train(config, resume, ctx)
     finally:
         distributed.teardown(ctx)
 
