@@ -33,3 +33,9 @@ def test_small_times_and_ratios_keep_their_digits():
     assert "| w | vtbench | 38.0 | 1.0 |" in lines[4]
     assert "| w | bound | 0.0026 | 6.8e-05 |" in lines[5]
     assert "| w | peer | 190.0 | 5.0 |" in lines[6]
+
+
+def test_triton_configs_needs_a_gpu_on_the_command_line(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["triton-configs"])
+    assert "triton-configs needs --device cuda" in capsys.readouterr().err

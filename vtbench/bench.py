@@ -23,6 +23,7 @@ backward to the embeddings; the same for every row), against the published pipel
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import os
@@ -313,13 +314,106 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
     return rows
 
 
-def markdown(rows: list[Row], device: torch.device, repeat: int) -> str:
+#: Launch configurations of the triton backend that ``triton-configs`` times: (_WARP rows per group
+#: (32: one warp, its row shift a warp shuffle; more: through shared memory), _TILE cells per step when
+#: small problems share a program, _CELLS_PER_WARP); the first is the default.
+TRITON_CONFIGS = [(32, 256, 64), (32, 256, 32), (32, 256, 16), (32, 256, 128), (64, 256, 32), (128, 256, 32),
+                  (128, 256, 64), (32, 1024, 32), (32, 64, 64)]
+
+
+@contextlib.contextmanager
+def _triton_config(warp: int, tile: int, cells_per_warp: int):
+    from .align.backends import triton_dp
+
+    names = ("_WARP", "_TILE", "_CELLS_PER_WARP")
+    saved = [getattr(triton_dp, name) for name in names]
+    for name, value in zip(names, (warp, tile, cells_per_warp)):
+        setattr(triton_dp, name, value)
+    try:
+        yield
+    finally:
+        for name, value in zip(names, saved):
+            setattr(triton_dp, name, value)
+
+
+def triton_configs(device: torch.device) -> list[tuple[int, int, int]]:
+    """TRITON_CONFIGS; in the interpreter (CPU) only those that compute differently: it has no warps."""
+    if device.type == "cuda":
+        return list(TRITON_CONFIGS)
+    distinct = {}
+    for config in TRITON_CONFIGS:
+        distinct.setdefault(config[:2], config)
+    return list(distinct.values())
+
+
+def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
+    """The median GPU time of the triton kernels of one pass (torch.profiler; the host's share,
+    checks and launches, left out)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    per_pass = []
+    for _ in range(repeat):
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            run()
+            _sync(device)
+        per_pass.append(sum(getattr(event, "device_time_total", 0) for event in prof.key_averages()
+                            if event.key.startswith("_") and event.key.endswith("_kernel")))
+    return statistics.median(per_pass) / 1e3
+
+
+def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = torch.device("cuda")) -> list[Row]:
+    """The triton backend's kernel time per launch configuration (TRITON_CONFIGS), on the GPU
+    table's workloads: what to tune ``_WARP``, ``_TILE`` and ``_CELLS_PER_WARP`` by. Each
+    configuration is checked against the default's values and gradients."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    B, sizes, videos = (1, (40,), 4) if quick else (64, (128, 512, 2048), 256)
+    workloads = [(f"soft-DTW fwd+bwd, B={B}, {n}x{n}, triton kernels",
+                  _autograd(_triton_soft_dtw, torch.rand(B, n, n, generator=gen, device=device))) for n in sizes]
+    video = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
+    text = F.normalize(torch.randn(videos, 8, 512, generator=gen, device=device), dim=-1)
+    workloads.append((f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8, triton kernels",
+                      _loss_run(video, text, _vtbench_s2dtw("triton"))))
+    rows = []
+    for title, run in workloads:
+        reference = None
+        for k, config in enumerate(triton_configs(device)):
+            row = Row(title, "_WARP={}, _TILE={}, _CELLS_PER_WARP={}".format(*config), reference=k == 0)
+            try:
+                with _triton_config(*config):
+                    start = time.perf_counter()
+                    output = run()  # compiles this configuration (on CPU: interprets it, timed as such)
+                    row.ms = 1e3 * (time.perf_counter() - start)
+                    if device.type == "cuda":
+                        row.ms = _kernel_ms(run, device, repeat)
+            except Exception as err:
+                row.agrees = f"failed: {type(err).__name__} {str(err).splitlines()[0][:80] if str(err) else ''}".strip()
+                rows.append(row)
+                continue
+            if reference is None:
+                reference, row.agrees = output, "reference"
+            else:
+                row.error = max(_relative_error(a, b) for a, b in zip(output, reference))
+                row.agrees = f"{'yes' if row.error <= 1e-5 else 'NO'} ({row.error:.0e})"
+            rows.append(row)
+    return rows
+
+
+def markdown(rows: list[Row], device: torch.device, repeat: int, what: str = "kernels") -> str:
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)
     else:
         where = f"{_cpu_name()}, {torch.get_num_threads()} threads"
-    lines = [f"Kernel benchmark on {where}; torch {torch.__version__}; median of {repeat} runs, one process, "
-             "side by side (`python -m vtbench.bench kernels`).", "",
+    versions = f"torch {torch.__version__}"
+    if what == "triton-configs" or device.type == "cuda":
+        try:
+            import triton
+
+            versions += f", triton {triton.__version__}"
+        except ImportError:
+            pass
+    timed = "the triton kernels' GPU time" if what == "triton-configs" and device.type == "cuda" else "wall time"
+    lines = [f"Kernel benchmark on {where}; {versions}; {timed}, median of {repeat} runs, one process, "
+             f"side by side (`python -m vtbench.bench {what}`).", "",
              "| workload | implementation | fwd+bwd ms | vs vtbench | peak memory MiB | agrees (max rel. diff) |",
              "|---|---|---:|---:|---:|---|"]
     base = {row.workload: row.ms for row in rows if row.reference and row.ms is not None}
@@ -361,7 +455,9 @@ def _set_threads(n: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vtbench.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["kernels"], help="what to benchmark")
+    parser.add_argument("what", choices=["kernels", "triton-configs"],
+                        help="kernels: vtbench against its peers; triton-configs: the triton backend's launch "
+                             "configurations against each other (kernel time)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (median)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch and numba alike (default: theirs)")
@@ -375,8 +471,15 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
-    rows = gpu_rows(args.repeat, args.quick) if device.type == "cuda" else cpu_rows(args.repeat, args.quick)
-    table = markdown(rows, device, args.repeat)
+    if args.what == "triton-configs":
+        if device.type != "cuda":
+            parser.error("triton-configs needs --device cuda (the tests run it in Triton's interpreter)")
+        rows = triton_config_rows(args.repeat, args.quick, device)
+    elif device.type == "cuda":
+        rows = gpu_rows(args.repeat, args.quick, device)
+    else:
+        rows = cpu_rows(args.repeat, args.quick)
+    table = markdown(rows, device, args.repeat, args.what)
     print(table, end="")
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -342,6 +342,25 @@ def test_the_gpu_benchmark_table_runs_and_agrees():
 
 
 @pytest.mark.slow
+def test_every_launch_configuration_gives_the_same_numbers():
+    """`python -m vtbench.bench triton-configs` at its quick sizes: groups of one warp and of several
+    (the row shift through shared memory), few and many warps per step, small and large tiles of
+    problems; each agrees with the default, and the default is back afterwards."""
+    from vtbench import bench
+
+    default = (triton_dp._WARP, triton_dp._TILE, triton_dp._CELLS_PER_WARP)
+    rows = bench.triton_config_rows(repeat=1, quick=True, device=DEVICE)
+    configs = bench.triton_configs(DEVICE)
+    assert len(rows) == 2 * len(configs) and configs[0] == default and {c[:2] for c in configs} == {
+        c[:2] for c in bench.TRITON_CONFIGS}
+    for row in rows:
+        assert row.agrees == "reference" if row.reference else row.agrees.startswith("yes ("), (row.name, row.agrees)
+        assert row.ms is not None and row.ms > 0
+    assert (triton_dp._WARP, triton_dp._TILE, triton_dp._CELLS_PER_WARP) == default
+    assert "triton kernels" in bench.markdown(rows, DEVICE, 1, "triton-configs")
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CUDA tests compile and run the kernels")
 def test_kernels_compile_for_an_h100():
     """The interpreter does not check what only the compiler does (constexpr globals, loop-carried

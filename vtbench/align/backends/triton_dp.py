@@ -71,6 +71,8 @@ _WARP = 32  # rows per group: one warp's lanes, shifted by warp shuffles
 _MAX_ROWS = 2048  # rows per stripe: the groups of one program, stacked
 _TILE = 256  # cells per step of one program when P small problems share it
 _PROGRAMS = 256  # pack problems only while at least this many programs remain
+_CELLS_PER_WARP = 64  # num_warps = a step's cells over this, 1..16
+# (python -m vtbench.bench triton-configs times other values of _WARP, _TILE and _CELLS_PER_WARP)
 
 
 def available(device) -> bool:
@@ -472,7 +474,7 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
         "P": per_program,
         "W": rows // lanes,
         "LANES": lanes,
-        "num_warps": max(1, min(16, per_program * rows // 64)),
+        "num_warps": max(1, min(16, per_program * rows // _CELLS_PER_WARP)),
     }
     return (triton.cdiv(B, per_program),), meta
 
