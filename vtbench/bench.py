@@ -72,6 +72,14 @@ def _vtbench_s2dtw(backend: str):
     return lambda cost: s2dtw(cost, **S2DTW_ARGS, backend=backend)
 
 
+def _cuda_graphed(value_of, example: torch.Tensor):
+    """``value_of`` captured in CUDA graphs, forward and backward (torch.cuda.make_graphed_callables),
+    under value_checks(False) (a read-back cannot be captured): a call replays them, the host's
+    share reduced to the replay. What a training step captured whole would see of the kernels."""
+    with value_checks(False):
+        return torch.cuda.make_graphed_callables(value_of, (example.detach().requires_grad_(True),))
+
+
 def _triton_soft_dtw(cost: torch.Tensor) -> torch.Tensor:
     return soft_dtw(cost, GAMMA, backend="triton")
 
@@ -280,8 +288,9 @@ def bandwidth_bound_ms(n_cells: int, device: torch.device) -> float | None:
 
 
 def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.device("cuda")) -> list[Row]:
-    """The GPU table: the triton backend against pysdtw's CUDA kernel and the torch backend. (On CPU
-    tensors, with Triton's interpreter, the same rows run at the quick sizes: the tests do that.)"""
+    """The GPU table: the triton backend (as called, without the checks that read back, and captured
+    in a CUDA graph) against pysdtw's CUDA kernel and the torch backend. (On CPU tensors, with
+    Triton's interpreter, the same rows but the graph's run at the quick sizes: the tests do that.)"""
     rows = []
     gen = torch.Generator(device=device).manual_seed(0)
     B, sizes, videos = (4, (16, 32), 4) if quick else (64, (128, 512, 2048), 256)
@@ -294,6 +303,9 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
             ("vtbench soft_dtw, torch backend", lambda: _autograd(lambda c: soft_dtw(c, GAMMA, backend="torch"), cost)),
             (f"pysdtw (numba, {device.type.upper()})", lambda: _autograd(_pysdtw, cost)),
         ]
+        if device.type == "cuda":
+            candidates.insert(2, ("vtbench soft_dtw, triton backend, CUDA graph",
+                                  lambda: _autograd(_cuda_graphed(_triton_soft_dtw, cost), cost)))
         if n > 512:  # the torch backend: thousands of kernel launches per diagonal sweep, minutes
             candidates = [c for c in candidates if "torch backend" not in c[0]]
         title = f"soft-DTW fwd+bwd, B={B}, {n}x{n}"

@@ -330,9 +330,9 @@ def test_the_gpu_benchmark_table_runs_and_agrees():
     pytest.importorskip("pysdtw")
     rows = bench.gpu_rows(repeat=1, quick=True, device=DEVICE)
     measured = [row for row in rows if "bound" not in row.name]
-    assert [row.name.split(",")[0] for row in measured] == ["vtbench soft_dtw"] * 3 + ["pysdtw (numba"] + [
-        "vtbench soft_dtw"] * 3 + ["pysdtw (numba", "vtbench s2dtw", "vtbench s2dtw",
-                                   "published pipeline (torch + pysdtw " + DEVICE.type.upper() + ")"]
+    per_size = ["vtbench soft_dtw"] * (4 if DEVICE.type == "cuda" else 3) + ["pysdtw (numba"]  # CUDA: + a CUDA graph
+    assert [row.name.split(",")[0] for row in measured] == per_size * 2 + [
+        "vtbench s2dtw", "vtbench s2dtw", "published pipeline (torch + pysdtw " + DEVICE.type.upper() + ")"]
     for row in measured:
         assert row.agrees == "reference" if row.reference else row.agrees.startswith("yes ("), (row.name, row.agrees)
         assert row.ms is not None and row.ms > 0
