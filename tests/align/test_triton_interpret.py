@@ -404,24 +404,28 @@ def test_cuda_soft_dtw_large(batch, n, m):
 
 
 @cuda_only
-@pytest.mark.parametrize("kernel", ["soft_dtw", "s2dtw"])
+@pytest.mark.parametrize("kernel", ["soft_dtw", "s2dtw", "otam", "drop_dtw"])
 def test_cuda_backend_never_waits_for_the_gpu(kernel):
     """The triton backend's forward and backward queue their work and return: no host-device sync
     (an index list copied from the host was one), so the host can run ahead of the kernels. The
     public functions' input checks read values back, unless value_checks(False)."""
     from vtbench.align import engine
 
-    rec, fill = va.RECURSIONS["soft_dtw"], (0.5 if kernel == "s2dtw" else None)
-    cost = cuda_rand(64, 1, 12, 12)
-    n_len = torch.full((64,), 12 if fill is None else 25, device="cuda")
-
-    public = va.s2dtw if kernel == "s2dtw" else va.soft_dtw
+    public = {"soft_dtw": lambda c: va.soft_dtw(c, 0.1, backend="triton"),
+              "s2dtw": lambda c: va.s2dtw(c, 0.1, backend="triton"),
+              "otam": lambda c: va.otam(c, 0.1, backend="triton"),
+              "drop_dtw": lambda c: va.drop_dtw(c, 0.3, 0.1, backend="triton")}[kernel]
+    cost = cuda_rand(64, 12, 12)
+    lengths = torch.full((64,), 12, device="cuda")
 
     def run():
         leaf = cost.detach().requires_grad_(True)
-        engine.solve(leaf, rec, 0.1, n_len, n_len, None, "triton", fill).sum().backward()
+        if kernel in ("soft_dtw", "s2dtw"):  # the engine alone, without the public function's checks
+            fill, n = (0.5, 25) if kernel == "s2dtw" else (None, 12)
+            engine.solve(leaf[:, None], va.SOFT_DTW, 0.1, lengths * 0 + n, lengths * 0 + n, None, "triton",
+                         fill).sum().backward()
         with va.value_checks(False):  # the public function, without the checks that read back
-            public(leaf[:, 0], 0.1, backend="triton").sum().backward()
+            public(leaf).sum().backward()
 
     run()  # compiles, and caches the kernels' scalars on the device
     torch.cuda.synchronize()

@@ -203,7 +203,9 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
     if checking_values() and bool((n_len > m_len).any()):  # (unchecked, such a pair gets +inf)
         raise ValueError("drop_dtw matches every step (row) to at least one clip (column): "
                          "x_lengths must not exceed y_lengths")
-    if not isinstance(drop_cost, torch.Tensor):
+    if isinstance(drop_cost, (int, float)) and not isinstance(drop_cost, bool):  # a fill, not a copy from the host
+        drop_cost = torch.full((), float(drop_cost), dtype=cost.dtype, device=cost.device)
+    elif not isinstance(drop_cost, torch.Tensor):
         drop_cost = torch.as_tensor(drop_cost, dtype=cost.dtype, device=cost.device)
     if not drop_cost.is_floating_point():
         raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost.dtype}")
