@@ -327,10 +327,11 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 
 
 #: Launch configurations of the triton backend that ``triton-configs`` times: (_WARP rows per group
-#: (32: one warp, its row shift a warp shuffle; more: through shared memory), _TILE cells per step when
-#: small problems share a program, _CELLS_PER_WARP); the first is the default.
-TRITON_CONFIGS = [(32, 256, 64), (32, 256, 32), (32, 256, 16), (32, 256, 128), (64, 256, 32), (128, 256, 32),
-                  (128, 256, 64), (32, 1024, 32), (32, 64, 64)]
+#: (32: one warp, its row shift a warp shuffle, the row above a group handed over through global
+#: memory; more: the shift through shared memory, 2048: one group per stripe, no handover), _TILE cells
+#: per step when small problems share a program, _CELLS_PER_WARP); the first is the default.
+TRITON_CONFIGS = [(32, 256, 64), (32, 256, 32), (32, 256, 16), (64, 256, 32), (128, 256, 32), (2048, 256, 64),
+                  (2048, 256, 32), (32, 1024, 32), (32, 64, 64)]
 
 
 @contextlib.contextmanager
