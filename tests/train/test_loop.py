@@ -190,3 +190,4 @@ def test_a_step_reads_the_device_back_once_besides_input_checks(tiny, method, ch
                     "vtbench/models/text.py"}
     allowed |= {"vtbench/losses/tempclr.py", "vtbench/losses/orders.py"} if method == "tempclr" else set()
     assert set(reads) <= allowed, reads
+    assert ("vtbench/align/checks.py" in reads) == check_values, reads  # the checks read back only when on
