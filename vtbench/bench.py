@@ -213,15 +213,24 @@ def measure(row: Row, make_run: Callable[[], Run], device: torch.device, repeat:
         row.ms = 1e3 * statistics.median(times)
         row.memory_mib = peak_memory_mib(run, device)
     except Exception as err:  # a peer that is missing or fails: say so in the table
-        message = str(err).splitlines()[0][:80] if str(err) else ""
-        row.agrees = f"failed: {type(err).__name__} {message}".strip()
+        _failed(row, err)
         return None
+    _agree(row, output, reference, tolerance)
+    return output
+
+
+def _failed(row: Row, err: Exception) -> None:
+    message = str(err).splitlines()[0][:80] if str(err) else ""
+    row.agrees = f"failed: {type(err).__name__} {message}".strip()
+
+
+def _agree(row: Row, output, reference, tolerance: float) -> None:
+    """row.agrees: "reference" for the reference row, else how far ``output`` is from ``reference``."""
     if row.reference:
         row.agrees = "reference"
     elif reference is not None:
         row.error = max(_relative_error(a, b) for a, b in zip(output, reference))
         row.agrees = f"{'yes' if row.error <= tolerance else 'NO'} ({row.error:.0e})"
-    return output
 
 
 def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -391,6 +400,7 @@ def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = 
         reference = None
         for k, config in enumerate(triton_configs(device)):
             row = Row(title, "_WARP={}, _TILE={}, _CELLS_PER_WARP={}".format(*config), reference=k == 0)
+            rows.append(row)
             try:
                 with _triton_config(*config):
                     start = time.perf_counter()
@@ -399,15 +409,10 @@ def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = 
                     if device.type == "cuda":
                         row.ms = _kernel_ms(run, device, repeat)
             except Exception as err:
-                row.agrees = f"failed: {type(err).__name__} {str(err).splitlines()[0][:80] if str(err) else ''}".strip()
-                rows.append(row)
+                _failed(row, err)
                 continue
-            if reference is None:
-                reference, row.agrees = output, "reference"
-            else:
-                row.error = max(_relative_error(a, b) for a, b in zip(output, reference))
-                row.agrees = f"{'yes' if row.error <= 1e-5 else 'NO'} ({row.error:.0e})"
-            rows.append(row)
+            _agree(row, output, reference, 1e-5)
+            reference = output if row.reference else reference
     return rows
 
 

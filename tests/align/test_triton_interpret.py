@@ -416,14 +416,13 @@ def test_cuda_backend_never_waits_for_the_gpu(kernel):
               "otam": lambda c: va.otam(c, 0.1, backend="triton"),
               "drop_dtw": lambda c: va.drop_dtw(c, 0.3, 0.1, backend="triton")}[kernel]
     cost = cuda_rand(64, 12, 12)
-    lengths = torch.full((64,), 12, device="cuda")
+    fill, n = (0.5, 25) if kernel == "s2dtw" else (None, 12)  # S2DTW: the 25 x 25 grid of 12 x 12 costs
+    lengths = torch.full((64,), n, device="cuda")
 
     def run():
         leaf = cost.detach().requires_grad_(True)
         if kernel in ("soft_dtw", "s2dtw"):  # the engine alone, without the public function's checks
-            fill, n = (0.5, 25) if kernel == "s2dtw" else (None, 12)
-            engine.solve(leaf[:, None], va.SOFT_DTW, 0.1, lengths * 0 + n, lengths * 0 + n, None, "triton",
-                         fill).sum().backward()
+            engine.solve(leaf[:, None], va.SOFT_DTW, 0.1, lengths, lengths, None, "triton", fill).sum().backward()
         with va.value_checks(False):  # the public function, without the checks that read back
             public(leaf).sum().backward()
 

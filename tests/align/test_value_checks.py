@@ -1,32 +1,11 @@
 """value_checks(False): the kernels run without reading tensors' values back from the device (each
 read-back is a GPU sync, and none is allowed in a CUDA graph); on by default."""
-import os
-import traceback
-from collections import Counter
-
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-import vtbench
 import vtbench.align as va
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(vtbench.__file__))) + "/"
-READS = (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default, torch.ops.aten.equal.default)
-
-
-class ReadBacks(TorchDispatchMode):
-    """Counts the read-backs by the vtbench file that asked for them (the innermost on the stack)."""
-
-    def __init__(self):
-        super().__init__()
-        self.where = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func in READS:
-            files = [f.filename[len(ROOT):] for f in traceback.extract_stack() if f.filename.startswith(ROOT + "vtbench/")]
-            self.where[files[-1] if files else "?"] += 1
-        return func(*args, **(kwargs or {}))
+from ..readbacks import ReadBacks
 
 
 def every_kernel(backend):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -11,6 +10,8 @@ from vtbench.losses import LOSSES, InfoNCE, LossOutput
 from vtbench.train import CheckpointError, TrainingDiverged, load_run, train
 from vtbench.train import batches, checkpoint
 from vtbench.train.loop import Interval
+
+from ..readbacks import ReadBacks
 
 
 @pytest.mark.parametrize("method", list(LOSSES))
@@ -127,19 +128,6 @@ def test_interval_means_each_stat_over_the_steps_that_report_it():
     assert resumed.flush() == {}
 
 
-def _innermost(root: str) -> str:
-    """The innermost frame of vtbench's source on the stack, as a path below ``root`` (the folder that
-    holds the package), or "torch.optim" while an optimiser runs."""
-    import traceback
-
-    for frame in reversed(traceback.extract_stack()):
-        if "/torch/optim/" in frame.filename:
-            return "torch.optim"
-        if frame.filename.startswith(root + "vtbench/"):
-            return frame.filename[len(root):]
-    return "?"
-
-
 @pytest.mark.parametrize("check_values", [True, False])
 @pytest.mark.parametrize("method", list(LOSSES))
 def test_a_step_reads_the_device_back_once_besides_input_checks(tiny, method, check_values, monkeypatch):
@@ -149,35 +137,15 @@ def test_a_step_reads_the_device_back_once_besides_input_checks(tiny, method, ch
     losses/base.py, the word ids in models/text.py; none with check_values=False) and TempCLR's
     "did any video qualify" read back elsewhere (the optimiser's reads are of its CPU step counters,
     TempCLR's orders.py of permutations drawn on the CPU)."""
-    from collections import Counter
-
-    from torch.overrides import TorchFunctionMode
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    import vtbench
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(vtbench.__file__))) + "/"
-    aten = torch.ops.aten
-    reads = Counter()
-
-    class Dispatch(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func in (aten._local_scalar_dense.default, aten.equal.default, aten.is_nonzero.default):
-                reads[_innermost(root)] += 1
-            return func(*args, **(kwargs or {}))
-
-    class Function(TorchFunctionMode):
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            if func is torch.Tensor.tolist:  # no dispatch on CPU tensors: seen here
-                reads[_innermost(root)] += 1
-            return func(*args, **(kwargs or {}))
-
     from vtbench.train import loop
 
     update = loop._update
 
+    counter = ReadBacks()
+    reads = counter.where
+
     def counted(*args, **kwargs):
-        with Function(), Dispatch():
+        with counter:
             return update(*args, **kwargs)
 
     monkeypatch.setattr(loop, "_update", counted)
