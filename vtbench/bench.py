@@ -335,37 +335,48 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
     return rows
 
 
-#: Launch configurations of the triton backend that ``triton-configs`` times: (_WARP rows per group
-#: (32: one warp, its row shift a warp shuffle, the row above a group handed over through global
-#: memory; more: the shift through shared memory, 2048: one group per stripe, no handover), _TILE cells
-#: per step when small problems share a program, _CELLS_PER_WARP); the first is the default.
-TRITON_CONFIGS = [(32, 256, 64), (32, 256, 32), (32, 256, 16), (64, 256, 32), (128, 256, 32), (2048, 256, 64),
-                  (2048, 256, 32), (32, 1024, 32), (32, 64, 64)]
+#: The triton backend's launch knobs that ``triton-configs`` times (module constants of triton_dp):
+#: _WARP rows per group (32: one warp, its row shift a warp shuffle; more: the shift through shared
+#: memory), _TILE cells per step when small problems share a program, _CELLS_PER_WARP (num_warps),
+#: _PREFETCH (a step's loads issued one step ahead), _SHARED (the row above or below a group handed
+#: over through shared memory; else through global memory behind a barrier every step).
+TRITON_KNOBS = ("_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_SHARED")
+#: The configurations timed, values of TRITON_KNOBS; the first is the default.
+TRITON_CONFIGS = [(32, 64, 32, True, False), (32, 256, 32, True, False), (32, 256, 32, True, True),
+                  (32, 256, 64, False, False), (32, 256, 32, False, False), (32, 256, 32, False, True),
+                  (32, 256, 16, True, True), (32, 256, 64, True, True), (32, 256, 128, True, True),
+                  (32, 256, 256, True, True), (64, 256, 32, True, True), (128, 256, 32, True, True),
+                  (32, 64, 32, True, True), (32, 1024, 32, True, True)]
 
 
 @contextlib.contextmanager
-def _triton_config(warp: int, tile: int, cells_per_warp: int):
+def _triton_config(config: tuple):
     from .align.backends import triton_dp
 
-    names = ("_WARP", "_TILE", "_CELLS_PER_WARP")
-    saved = [getattr(triton_dp, name) for name in names]
-    for name, value in zip(names, (warp, tile, cells_per_warp)):
+    saved = [getattr(triton_dp, name) for name in TRITON_KNOBS]
+    for name, value in zip(TRITON_KNOBS, config):
         setattr(triton_dp, name, value)
     try:
         yield
     finally:
-        for name, value in zip(names, saved):
+        for name, value in zip(TRITON_KNOBS, saved):
             setattr(triton_dp, name, value)
 
 
-def triton_configs(device: torch.device) -> list[tuple[int, int, int]]:
-    """TRITON_CONFIGS; in the interpreter (CPU) only those that compute differently: it has no warps."""
+def triton_configs(device: torch.device) -> list[tuple]:
+    """TRITON_CONFIGS; in the interpreter (CPU) only those that compute differently: it has no
+    warps (_CELLS_PER_WARP makes no difference there)."""
     if device.type == "cuda":
         return list(TRITON_CONFIGS)
     distinct = {}
     for config in TRITON_CONFIGS:
-        distinct.setdefault(config[:2], config)
+        distinct.setdefault(_computes(config), config)
     return list(distinct.values())
+
+
+def _computes(config: tuple) -> tuple:
+    """The knobs of a configuration that change what the interpreter computes."""
+    return tuple(value for name, value in zip(TRITON_KNOBS, config) if name != "_CELLS_PER_WARP")
 
 
 def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
@@ -385,7 +396,7 @@ def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
 
 def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = torch.device("cuda")) -> list[Row]:
     """The triton backend's kernel time per launch configuration (TRITON_CONFIGS), on the GPU
-    table's workloads: what to tune ``_WARP``, ``_TILE`` and ``_CELLS_PER_WARP`` by. Each
+    table's workloads: what to tune TRITON_KNOBS by. Each
     configuration is checked against the default's values and gradients."""
     gen = torch.Generator(device=device).manual_seed(0)
     B, sizes, videos = (1, (40,), 4) if quick else (64, (128, 512, 2048), 256)
@@ -399,10 +410,11 @@ def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = 
     for title, run in workloads:
         reference = None
         for k, config in enumerate(triton_configs(device)):
-            row = Row(title, "_WARP={}, _TILE={}, _CELLS_PER_WARP={}".format(*config), reference=k == 0)
+            name = ", ".join(f"{knob}={value}" for knob, value in zip(TRITON_KNOBS, config))
+            row = Row(title, name, reference=k == 0)
             rows.append(row)
             try:
-                with _triton_config(*config):
+                with _triton_config(config):
                     start = time.perf_counter()
                     output = run()  # compiles this configuration (on CPU: interprets it, timed as such)
                     row.ms = 1e3 * (time.perf_counter() - start)

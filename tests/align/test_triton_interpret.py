@@ -179,14 +179,26 @@ def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
     torch.testing.assert_close(got[1][0].double(), ref[1][0], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_many_stripes_groups_and_problems_per_program(name, monkeypatch):
-    """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
-    per stripe (rows handed over through memory), several problems per program, several programs."""
+#: (_PREFETCH, _SHARED): every way the kernels load a step's inputs and hand rows between groups
+HANDOVERS = [(True, False), (False, False), (True, True), (False, True)]
+
+
+def tiny_tiles(monkeypatch, prefetch, shared):
     monkeypatch.setattr(triton_dp, "_WARP", 2)
     monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
     monkeypatch.setattr(triton_dp, "_TILE", 8)
     monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
+    monkeypatch.setattr(triton_dp, "_PREFETCH", prefetch)
+    monkeypatch.setattr(triton_dp, "_SHARED", shared)
+
+
+@pytest.mark.parametrize("prefetch, shared", HANDOVERS)
+@pytest.mark.parametrize("name", VARIANTS)
+def test_many_stripes_groups_and_problems_per_program(name, prefetch, shared, monkeypatch):
+    """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
+    per stripe (rows handed over through global or shared memory), several problems per program,
+    several programs; inputs loaded in their step or one step ahead."""
+    tiny_tiles(monkeypatch, prefetch, shared)
     cost = variant_case(name, torch.float64)[1]
     assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
     for gamma in (0.5, 0.0):
@@ -225,13 +237,11 @@ def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
     interleaved_against_built(5, 3, 4, gamma, dtype)
 
 
-def test_the_interleaved_grid_across_groups_and_stripes(monkeypatch):
+@pytest.mark.parametrize("prefetch, shared", HANDOVERS)
+def test_the_interleaved_grid_across_groups_and_stripes(prefetch, shared, monkeypatch):
     """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
     grid's E over through memory without a grid-sized E."""
-    monkeypatch.setattr(triton_dp, "_WARP", 2)
-    monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
-    monkeypatch.setattr(triton_dp, "_TILE", 8)
-    monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
+    tiny_tiles(monkeypatch, prefetch, shared)
     for gamma in (0.4, 0.0):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 
@@ -348,15 +358,15 @@ def test_every_launch_configuration_gives_the_same_numbers():
     problems; each agrees with the default, and the default is back afterwards."""
     from vtbench import bench
 
-    default = (triton_dp._WARP, triton_dp._TILE, triton_dp._CELLS_PER_WARP)
+    default = tuple(getattr(triton_dp, name) for name in bench.TRITON_KNOBS)
     rows = bench.triton_config_rows(repeat=1, quick=True, device=DEVICE)
     configs = bench.triton_configs(DEVICE)
-    assert len(rows) == 2 * len(configs) and configs[0] == default and {c[:2] for c in configs} == {
-        c[:2] for c in bench.TRITON_CONFIGS}
+    assert len(rows) == 2 * len(configs) and configs[0] == default and {bench._computes(c) for c in configs} == {
+        bench._computes(c) for c in bench.TRITON_CONFIGS}
     for row in rows:
         assert row.agrees == "reference" if row.reference else row.agrees.startswith("yes ("), (row.name, row.agrees)
         assert row.ms is not None and row.ms > 0
-    assert (triton_dp._WARP, triton_dp._TILE, triton_dp._CELLS_PER_WARP) == default
+    assert tuple(getattr(triton_dp, name) for name in bench.TRITON_KNOBS) == default
     assert "triton kernels" in bench.markdown(rows, DEVICE, 1, "triton-configs")
 
 

@@ -18,9 +18,24 @@ group on the lanes of one warp. Each state's previous diagonal stays in register
 by one lane (``tl.gather`` within a warp: a shuffle), the cells one row up: the vertical
 predecessors of this step and the diagonal ones of the next. A group's first lane reads the row
 above it from R in global memory, where the group above stored it one step earlier (or the
-previous stripe did). Small problems (the contrastive batch: B^2 grids of 8-32 steps) share a
-program, P of them side by side. The backward pass is the same walk in reverse, pulling E from
-the successors on the two following diagonals (a group's last lane reads the row below it).
+previous stripe did), behind a barrier each step. Small problems (the contrastive batch: B^2
+grids of 8-32 steps) share a program, P of them side by side. The backward pass is the same walk
+in reverse, pulling E from the successors on the two following diagonals (a group's last lane
+reads the row below it). What a step reads that the stripe does not write (the costs, the column
+mask; in the backward R) is loaded one step ahead (PREFETCH), so its latency hides behind the
+step before.
+
+Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
+figures/triton_configs_cuda.md). On an H200 the prefetch took the kernels' time of B=64 soft-DTW
+from 0.27 to 0.17 ms at 128 x 128, 3.1 to 1.8 ms at 512 x 512, 37 to 31 ms at 2048 x 2048.
+Handing the row over through shared memory instead (SHARED: a warp reduction and a gather across
+warps, no global round trip) was slower at every size (0.29, 2.7, 36 ms with the prefetch), so it
+is off; groups wider than a warp (64 or 128 rows: the shift itself through shared memory) were no
+faster than the default. _TILE 64 rather than 256: 0.93 against 1.1 ms for the contrastive
+batch's 65,536 S2DTW grids. Large problems run at about the same cells per second at 512 and
+2048 (B programs on the GPU's 132 multiprocessors, and every cell's loads and stores along an
+anti-diagonal a separate memory sector): a throughput limit that a diagonal-major R and several
+programs per problem would address, not launch tuning.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -47,8 +62,8 @@ the final-state seeds of E, (B, S) float64).
 The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
 before this module was imported (the tests do that); the interpreter is slow, so only small shapes.
 Checked with Triton 3.6 (the GPU image's; its interpreter needs numpy < 2.3) and 3.9: the
-interpreter tests and the sm_90 compilation of every kernel; and once on an H200 (Triton 3.6): the
-CUDA tests and ``python -m vtbench.bench kernels --device cuda`` (README.md).
+interpreter tests and the sm_90 compilation of every kernel; and on an H200 (Triton 3.6): the
+CUDA tests, ``python -m vtbench.bench kernels --device cuda`` (README.md) and triton-configs.
 """
 from __future__ import annotations
 
@@ -69,10 +84,12 @@ _KIND = {(1, 1): 0, (1, 0): 1, (0, 1): 2}  # diagonal, vertical, horizontal: ind
 _ROWS_FROM = {None: (0, -1), "corner": (-1, -1), "left": (0, 2**30), "left_first": (0, 0)}
 _WARP = 32  # rows per group: one warp's lanes, shifted by warp shuffles
 _MAX_ROWS = 2048  # rows per stripe: the groups of one program, stacked
-_TILE = 256  # cells per step of one program when P small problems share it
+_TILE = 64  # cells per step of one program when P small problems share it
 _PROGRAMS = 256  # pack problems only while at least this many programs remain
-_CELLS_PER_WARP = 64  # num_warps = a step's cells over this, 1..16
-# (python -m vtbench.bench triton-configs times other values of _WARP, _TILE and _CELLS_PER_WARP)
+_CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
+_PREFETCH = True  # load a step's inputs one step ahead
+_SHARED = False  # hand the row above (below) a group over through shared memory, not global memory
+# (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
 
 def available(device) -> bool:
@@ -239,13 +256,60 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 
 @triton.jit
+def _handed_down(x):
+    """The row above each group from the group above, on a stored diagonal x (G, LANES): y[g] =
+    x[g - 1, LANES - 1], (G, 1) (the first group: anything). One value per group crosses warps
+    (through shared memory), not a whole diagonal."""
+    l = tl.arange(0, x.shape[1])[None, :]
+    last = tl.max(tl.where(l == x.shape[1] - 1, x, -INF), axis=1)[:, None]
+    g = tl.arange(0, x.shape[0])[:, None]
+    return tl.gather(last, tl.maximum(g - 1, 0), 0)
+
+
+@triton.jit
+def _handed_up(x):
+    """The row below each group from the group below: y[g] = x[g + 1, 0], (G, 1) (the last group: anything)."""
+    l = tl.arange(0, x.shape[1])[None, :]
+    head = tl.max(tl.where(l == 0, x, -INF), axis=1)[:, None]
+    g = tl.arange(0, x.shape[0])[:, None]
+    return tl.gather(head, tl.minimum(g + 1, x.shape[0] - 1), 0)
+
+
+@triton.jit
+def _forward_inputs(C, R, COL_MASK, b, i0, lane, t, n, m, N, M, STARTS: tl.constexpr, HAS_MASK: tl.constexpr,
+                    FILLED: tl.constexpr, SHARED: tl.constexpr, fill):
+    """What step t of a stripe reads that the stripe itself does not write: each state's cost on
+    diagonal t, the column mask, and (SHARED) each state's R above the stripe, row i0 - 1, for the
+    first group of a problem (the others get theirs handed down)."""
+    S: tl.constexpr = len(STARTS)
+    i = i0 + lane
+    j = t - lane
+    valid = (i < n) & (j >= 0) & (j < m)
+    if HAS_MASK:
+        vertical = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
+    else:
+        vertical = valid
+    costs = ()
+    tops = ()
+    for s in tl.static_range(S):
+        costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill),)
+        if SHARED:
+            state = b.to(tl.int64) * S * N * M + s * N * M
+            tops = tops + (_above(R, state, i0 - 1, t, n, m, STARTS[s][0], STARTS[s][1], M),)
+    return costs, vertical, tops
+
+
+@triton.jit
 def _forward_kernel(
     C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+    PREFETCH: tl.constexpr, SHARED: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
-    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``."""
+    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``.
+    PREFETCH: a step's inputs are loaded one step ahead; SHARED: the row above a group is handed
+    down from the group above through shared memory (else through R in global memory)."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -266,27 +330,37 @@ def _forward_kernel(
             corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s][0], STARTS[s][1], M)
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
+        if PREFETCH:
+            ahead = _forward_inputs(C, R, COL_MASK, b, i0, lane, 0, n, m, N, M, STARTS, HAS_MASK, FILLED,
+                                    SHARED, fill)
         for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
-            if W > 1:
+            if PREFETCH:
+                costs, vertical, tops = ahead
+                ahead = _forward_inputs(C, R, COL_MASK, b, i0, lane, t + 1, n, m, N, M, STARTS, HAS_MASK,
+                                        FILLED, SHARED, fill)
+            else:
+                costs, vertical, tops = _forward_inputs(C, R, COL_MASK, b, i0, lane, t, n, m, N, M, STARTS,
+                                                        HAS_MASK, FILLED, SHARED, fill)
+            if W > 1 and not SHARED:
                 tl.debug_barrier()  # a group's first row reads the row the group above stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)  # (G, LANES)
             cell = grid + i * M + j
-            if HAS_MASK:
-                vertical = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
-            else:
-                vertical = valid
             preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
             up = ()
             for s in tl.static_range(S):
-                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], M)
+                if SHARED:
+                    above = tops[s]
+                    if W > 1:
+                        above = tl.where(first == 0, above, _handed_down(prev[s]))
+                else:
+                    above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], M)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
             for s in tl.static_range(S):
                 at = cell + s * N * M
-                cost = _cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill)
-                r, choice = _relax(MOVES, s, cost, preds, vertical, gamma, scale, HARD, MATH)
+                r, choice = _relax(MOVES, s, costs[s], preds, vertical, gamma, scale, HARD, MATH)
                 r = tl.where(valid, r, _boundary(STARTS[s][0], STARTS[s][1], i, j))
                 tl.store(R + at, r, mask=valid)
                 if HARD:
@@ -297,16 +371,51 @@ def _forward_kernel(
 
 
 @triton.jit
+def _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n, m, N, M, S: tl.constexpr,
+                     HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, SHARED: tl.constexpr,
+                     ROWS: tl.constexpr, fill):
+    """What step t of a stripe reads that the stripe itself does not write: per state R on
+    diagonal t (soft: with its decision R - C; hard: the argmin move), the column mask at j and
+    j + 1, and (SHARED) each state's (E, decision) below the stripe, row i0 + ROWS, for its last
+    group (the others get theirs handed up)."""
+    i = i0 + lane
+    j = t - lane
+    valid = (i < n) & (j >= 0) & (j < m)
+    if HAS_MASK:  # a masked move is allowed by its successor's column: j + 1 or j
+        ok_j = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
+        ok_j1 = tl.load(COL_MASK + b * M + j + 1, mask=valid & (j + 1 < m), other=0) != 0
+    else:
+        ok_j = valid
+        ok_j1 = valid
+    owns = ()
+    bottoms = ()
+    for s in tl.static_range(S):
+        at = (problem + s) * N * M + i * M + j
+        if HARD:
+            own = tl.zeros(lane.shape, tl.float64)
+            key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
+        else:
+            own = tl.load(R + at, mask=valid, other=INF)
+            key = tl.where(valid, own - _cost(C, problem + s, i, j, valid, N, M, FILLED, fill), 0.0)
+        owns = owns + ((own, key),)
+        if SHARED:
+            bottoms = bottoms + (_below(HANDOFF, R, C, CHOICE, problem + s, i0 + ROWS, t - ROWS + 1, n, m, N, M,
+                                        HARD, FILLED, fill),)
+    return owns, (ok_j1, ok_j, ok_j1), bottoms
+
+
+@triton.jit
 def _backward_kernel(
     C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr,
     SPLIT: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
+    PREFETCH: tl.constexpr, SHARED: tl.constexpr,
 ):
     """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
     backwards: stripes bottom-up, diagonals in reverse. E zeroed, shaped as C; SEED (B, S).
     FILLED (C read as interleave(C, fill)): E gets the cost cells only, and where a problem's rows
     span several groups (SPLIT) the first row of every group goes to HANDOFF (B, S, N, M) for the
-    group above; otherwise HANDOFF is E."""
+    group (or stripe) above; otherwise HANDOFF is E. PREFETCH and SHARED as in the forward."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -337,42 +446,48 @@ def _backward_kernel(
                                         HARD, FILLED, fill)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
+        if PREFETCH:
+            ahead = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, S,
+                                     HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
         for back in range(0, steps):
-            if W > 1:
-                tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             t = steps - 1 - back
+            if PREFETCH:
+                owns, col_ok, bottoms = ahead
+                ahead = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, S,
+                                         HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
+            else:
+                owns, col_ok, bottoms = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n,
+                                                         m, N, M, S, HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
+            if W > 1 and not SHARED:
+                tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)
             cell = grid + i * M + j
-            if HAS_MASK:  # a masked move is allowed by its successor's column: j + 1 or j
-                ok_j = tl.load(COL_MASK + b * M + j, mask=valid, other=0) != 0
-                ok_j1 = tl.load(COL_MASK + b * M + j + 1, mask=valid & (j + 1 < m), other=0) != 0
-            else:
-                ok_j = valid
-                ok_j1 = valid
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
-                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M,
-                                            HARD, FILLED, fill)
+                if SHARED:
+                    e_below, key_below = bottoms[s]
+                    if W > 1:
+                        in_stripe = below < ROWS
+                        e_below = tl.where(in_stripe, _handed_up(nxt[s][0]), e_below)
+                        key_below = tl.where(in_stripe, _handed_up(nxt[s][1]), key_below)
+                else:
+                    e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m,
+                                                N, M, HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
             for s in tl.static_range(S):
                 at = cell + s * N * M
-                if HARD:
-                    own = zero
-                    key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
-                else:
-                    own = tl.load(R + at, mask=valid, other=INF)
-                    key = tl.where(valid, own - _cost(C, problem + s, i, j, valid, N, M, FILLED, fill), 0.0)
+                own, key = owns[s]
                 e = tl.where((i == n - 1) & (j == m - 1), seed[s], 0.0)
-                e += _pull(MOVES, s, own, succ, (ok_j1, ok_j, ok_j1), scale, HARD, MATH)
+                e += _pull(MOVES, s, own, succ, col_ok, scale, HARD, MATH)
                 e = tl.where(valid, e, 0.0)
                 if FILLED:
                     inner, at_cost = _cost_cell(problem + s, i, j, valid, N, M)
                     tl.store(E + at_cost, e.to(E.dtype.element_ty), mask=inner)
-                    if SPLIT:  # the group above reads this row
+                    if SPLIT:  # the group or stripe above reads this row
                         tl.store(HANDOFF + at, e.to(E.dtype.element_ty), mask=valid & (lane == first))
                 else:
                     tl.store(E + at, e.to(E.dtype.element_ty), mask=valid)
@@ -474,6 +589,8 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
         "P": per_program,
         "W": rows // lanes,
         "LANES": lanes,
+        "PREFETCH": _PREFETCH,
+        "SHARED": _SHARED,
         "num_warps": max(1, min(16, per_program * rows // _CELLS_PER_WARP)),
     }
     return (triton.cdiv(B, per_program),), meta
