@@ -32,10 +32,11 @@ Handing the row over through shared memory instead (SHARED: a warp reduction and
 warps, no global round trip) was slower at every size (0.29, 2.7, 36 ms with the prefetch), so it
 is off; groups wider than a warp (64 or 128 rows: the shift itself through shared memory) were no
 faster than the default. _TILE 64 rather than 256: 0.93 against 1.1 ms for the contrastive
-batch's 65,536 S2DTW grids. Large problems run at about the same cells per second at 512 and
-2048 (B programs on the GPU's 132 multiprocessors, and every cell's loads and stores along an
-anti-diagonal a separate memory sector): a throughput limit that a diagonal-major R and several
-programs per problem would address, not launch tuning.
+batch's 65,536 S2DTW grids. At 2048 x 2048 a step takes ~3.8 us: B programs on the GPU's 132
+multiprocessors, per step a thread's ~450 instructions forward and ~430 backward for its 4 cells
+(mostly index and mask arithmetic), a barrier and a global round trip, uncoalesced loads and
+stores along the anti-diagonal. Several programs per problem, pointers carried from step to step
+and a diagonal-major R would address that; launch tuning does not.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
