@@ -577,7 +577,7 @@ def _shape(cost: torch.Tensor, fill) -> tuple[int, int, int, int]:
 
 def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tuple[int], dict]:
     """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
-    program, MATH the dtype of exp and log."""
+    program, MATH the dtype of exp and log, PREFETCH and SHARED the knobs of that name."""
     B, S, N, M = _shape(cost, fill)
     rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WARP)
