@@ -338,15 +338,13 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 #: The triton backend's launch knobs that ``triton-configs`` times (module constants of triton_dp):
 #: _WARP rows per group (32: one warp, its row shift a warp shuffle; more: the shift through shared
 #: memory), _TILE cells per step when small problems share a program, _CELLS_PER_WARP (num_warps),
-#: _PREFETCH (a step's loads issued one step ahead), _SHARED (the row above or below a group handed
-#: over through shared memory; else through global memory behind a barrier every step).
-TRITON_KNOBS = ("_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_SHARED")
+#: _PREFETCH (a step's loads issued one step ahead).
+TRITON_KNOBS = ("_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH")
 #: The configurations timed, values of TRITON_KNOBS: the default first, then one knob changed at a
 #: time, and session 5's default (figures/triton_configs_cuda.md: the run these defaults came from).
-TRITON_CONFIGS = [(32, 64, 32, True, False), (32, 256, 32, True, False), (32, 1024, 32, True, False),
-                  (32, 64, 16, True, False), (32, 64, 64, True, False), (32, 64, 128, True, False),
-                  (64, 64, 32, True, False), (128, 64, 32, True, False), (32, 64, 32, False, False),
-                  (32, 64, 32, True, True), (32, 256, 64, False, False)]
+TRITON_CONFIGS = [(32, 64, 32, True), (32, 256, 32, True), (32, 1024, 32, True), (32, 64, 16, True),
+                  (32, 64, 64, True), (32, 64, 128, True), (64, 64, 32, True), (128, 64, 32, True),
+                  (32, 64, 32, False), (32, 256, 64, False)]
 
 
 @contextlib.contextmanager

@@ -179,26 +179,21 @@ def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
     torch.testing.assert_close(got[1][0].double(), ref[1][0], rtol=1e-6, atol=1e-6)
 
 
-#: (_PREFETCH, _SHARED): every way the kernels load a step's inputs and hand rows between groups
-HANDOVERS = [(True, False), (False, False), (True, True), (False, True)]
-
-
-def tiny_tiles(monkeypatch, prefetch, shared):
+def tiny_tiles(monkeypatch, prefetch):
     monkeypatch.setattr(triton_dp, "_WARP", 2)
     monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
     monkeypatch.setattr(triton_dp, "_TILE", 8)
     monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
     monkeypatch.setattr(triton_dp, "_PREFETCH", prefetch)
-    monkeypatch.setattr(triton_dp, "_SHARED", shared)
 
 
-@pytest.mark.parametrize("prefetch, shared", HANDOVERS)
+@pytest.mark.parametrize("prefetch", [True, False])
 @pytest.mark.parametrize("name", VARIANTS)
-def test_many_stripes_groups_and_problems_per_program(name, prefetch, shared, monkeypatch):
+def test_many_stripes_groups_and_problems_per_program(name, prefetch, monkeypatch):
     """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
-    per stripe (rows handed over through global or shared memory), several problems per program,
-    several programs; inputs loaded in their step or one step ahead."""
-    tiny_tiles(monkeypatch, prefetch, shared)
+    per stripe (rows handed over through memory), several problems per program, several programs;
+    inputs loaded in their step or one step ahead."""
+    tiny_tiles(monkeypatch, prefetch)
     cost = variant_case(name, torch.float64)[1]
     assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
     for gamma in (0.5, 0.0):
@@ -237,11 +232,11 @@ def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
     interleaved_against_built(5, 3, 4, gamma, dtype)
 
 
-@pytest.mark.parametrize("prefetch, shared", HANDOVERS)
-def test_the_interleaved_grid_across_groups_and_stripes(prefetch, shared, monkeypatch):
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_the_interleaved_grid_across_groups_and_stripes(prefetch, monkeypatch):
     """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
     grid's E over through memory without a grid-sized E."""
-    tiny_tiles(monkeypatch, prefetch, shared)
+    tiny_tiles(monkeypatch, prefetch)
     for gamma in (0.4, 0.0):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 

@@ -28,15 +28,16 @@ step before.
 Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
 figures/triton_configs_cuda.md). On an H200 the prefetch took the kernels' time of B=64 soft-DTW
 from 0.27 to 0.17 ms at 128 x 128, 3.1 to 1.8 ms at 512 x 512, 37 to 31 ms at 2048 x 2048.
-Handing the row over through shared memory instead (SHARED: a warp reduction and a gather across
-warps, no global round trip) was slower at every size (0.29, 2.7, 36 ms with the prefetch), so it
-is off; groups wider than a warp (64 or 128 rows: the shift itself through shared memory) were no
-faster than the default. _TILE 64 rather than 256: 0.93 against 1.1 ms for the contrastive
-batch's 65,536 S2DTW grids. At 2048 x 2048 a step takes ~3.8 us: B programs on the GPU's 132
-multiprocessors, per step a thread's ~450 instructions forward and ~430 backward for its 4 cells
-(mostly index and mask arithmetic), a barrier and a global round trip, uncoalesced loads and
-stores along the anti-diagonal. Several programs per problem, pointers carried from step to step
-and a diagonal-major R would address that; launch tuning does not.
+Handing the row over through shared memory instead (a warp reduction and a gather across warps,
+no global round trip; commit 55cffc1, knob _SHARED) was slower at every size (0.29, 2.7, 36 ms
+with the prefetch) and was taken out again; groups wider than a warp (64 or 128 rows: the shift
+itself through shared memory) were no faster than the default. _TILE 64 rather than 256: 0.93
+against 1.1 ms for the contrastive batch's 65,536 S2DTW grids. At 2048 x 2048 a step takes ~3.8 us:
+B programs on the GPU's 132 multiprocessors, per step a thread's ~450 instructions forward and
+~430 backward for its 4 cells (mostly index and mask arithmetic), a barrier and a global round
+trip, uncoalesced loads and stores along the anti-diagonal. Several programs per problem,
+pointers carried from step to step and a diagonal-major R would address that; launch tuning does
+not.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -89,7 +90,6 @@ _TILE = 64  # cells per step of one program when P small problems share it
 _PROGRAMS = 256  # pack problems only while at least this many programs remain
 _CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
 _PREFETCH = True  # load a step's inputs one step ahead
-_SHARED = False  # hand the row above (below) a group over through shared memory, not global memory
 # (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
 
@@ -257,32 +257,10 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 
 @triton.jit
-def _handed_down(x):
-    """The row above each group from the group above, on a stored diagonal x (G, LANES): y[g] =
-    x[g - 1, LANES - 1], (G, 1) (the first group: anything). One value per group crosses warps
-    (through shared memory), not a whole diagonal."""
-    l = tl.arange(0, x.shape[1])[None, :]
-    last = tl.max(tl.where(l == x.shape[1] - 1, x, -INF), axis=1)[:, None]
-    g = tl.arange(0, x.shape[0])[:, None]
-    return tl.gather(last, tl.maximum(g - 1, 0), 0)
-
-
-@triton.jit
-def _handed_up(x):
-    """The row below each group from the group below: y[g] = x[g + 1, 0], (G, 1) (the last group: anything)."""
-    l = tl.arange(0, x.shape[1])[None, :]
-    head = tl.max(tl.where(l == 0, x, -INF), axis=1)[:, None]
-    g = tl.arange(0, x.shape[0])[:, None]
-    return tl.gather(head, tl.minimum(g + 1, x.shape[0] - 1), 0)
-
-
-@triton.jit
-def _forward_inputs(C, R, COL_MASK, b, i0, lane, t, n, m, N, M, STARTS: tl.constexpr, HAS_MASK: tl.constexpr,
-                    FILLED: tl.constexpr, SHARED: tl.constexpr, fill):
+def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, S: tl.constexpr, HAS_MASK: tl.constexpr,
+                    FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: each state's cost on
-    diagonal t, the column mask, and (SHARED) each state's R above the stripe, row i0 - 1, for the
-    first group of a problem (the others get theirs handed down)."""
-    S: tl.constexpr = len(STARTS)
+    diagonal t, and the column mask."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -291,13 +269,9 @@ def _forward_inputs(C, R, COL_MASK, b, i0, lane, t, n, m, N, M, STARTS: tl.const
     else:
         vertical = valid
     costs = ()
-    tops = ()
     for s in tl.static_range(S):
         costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, valid, N, M, FILLED, fill),)
-        if SHARED:
-            state = b.to(tl.int64) * S * N * M + s * N * M
-            tops = tops + (_above(R, state, i0 - 1, t, n, m, STARTS[s][0], STARTS[s][1], M),)
-    return costs, vertical, tops
+    return costs, vertical
 
 
 @triton.jit
@@ -305,12 +279,11 @@ def _forward_kernel(
     C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, SHARED: tl.constexpr,
+    PREFETCH: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
     or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``.
-    PREFETCH: a step's inputs are loaded one step ahead; SHARED: the row above a group is handed
-    down from the group above through shared memory (else through R in global memory)."""
+    PREFETCH: a step's inputs are loaded one step ahead."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -332,17 +305,14 @@ def _forward_kernel(
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         if PREFETCH:
-            ahead = _forward_inputs(C, R, COL_MASK, b, i0, lane, 0, n, m, N, M, STARTS, HAS_MASK, FILLED,
-                                    SHARED, fill)
+            ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, n, m, N, M, S, HAS_MASK, FILLED, fill)
         for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
             if PREFETCH:
-                costs, vertical, tops = ahead
-                ahead = _forward_inputs(C, R, COL_MASK, b, i0, lane, t + 1, n, m, N, M, STARTS, HAS_MASK,
-                                        FILLED, SHARED, fill)
+                costs, vertical = ahead
+                ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, n, m, N, M, S, HAS_MASK, FILLED, fill)
             else:
-                costs, vertical, tops = _forward_inputs(C, R, COL_MASK, b, i0, lane, t, n, m, N, M, STARTS,
-                                                        HAS_MASK, FILLED, SHARED, fill)
-            if W > 1 and not SHARED:
+                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, S, HAS_MASK, FILLED, fill)
+            if W > 1:
                 tl.debug_barrier()  # a group's first row reads the row the group above stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)  # (G, LANES)
@@ -350,12 +320,7 @@ def _forward_kernel(
             preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
             up = ()
             for s in tl.static_range(S):
-                if SHARED:
-                    above = tops[s]
-                    if W > 1:
-                        above = tl.where(first == 0, above, _handed_down(prev[s]))
-                else:
-                    above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], M)
+                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], M)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
@@ -372,13 +337,11 @@ def _forward_kernel(
 
 
 @triton.jit
-def _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n, m, N, M, S: tl.constexpr,
-                     HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, SHARED: tl.constexpr,
-                     ROWS: tl.constexpr, fill):
+def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, S: tl.constexpr,
+                     HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: per state R on
-    diagonal t (soft: with its decision R - C; hard: the argmin move), the column mask at j and
-    j + 1, and (SHARED) each state's (E, decision) below the stripe, row i0 + ROWS, for its last
-    group (the others get theirs handed up)."""
+    diagonal t (soft: with its decision R - C; hard: the argmin move), and the column mask at j
+    and j + 1."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -389,7 +352,6 @@ def _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n
         ok_j = valid
         ok_j1 = valid
     owns = ()
-    bottoms = ()
     for s in tl.static_range(S):
         at = (problem + s) * N * M + i * M + j
         if HARD:
@@ -399,10 +361,7 @@ def _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n
             own = tl.load(R + at, mask=valid, other=INF)
             key = tl.where(valid, own - _cost(C, problem + s, i, j, valid, N, M, FILLED, fill), 0.0)
         owns = owns + ((own, key),)
-        if SHARED:
-            bottoms = bottoms + (_below(HANDOFF, R, C, CHOICE, problem + s, i0 + ROWS, t - ROWS + 1, n, m, N, M,
-                                        HARD, FILLED, fill),)
-    return owns, (ok_j1, ok_j, ok_j1), bottoms
+    return owns, (ok_j1, ok_j, ok_j1)
 
 
 @triton.jit
@@ -410,13 +369,13 @@ def _backward_kernel(
     C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr,
     SPLIT: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, SHARED: tl.constexpr,
+    PREFETCH: tl.constexpr,
 ):
     """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
     backwards: stripes bottom-up, diagonals in reverse. E zeroed, shaped as C; SEED (B, S).
     FILLED (C read as interleave(C, fill)): E gets the cost cells only, and where a problem's rows
     span several groups (SPLIT) the first row of every group goes to HANDOFF (B, S, N, M) for the
-    group (or stripe) above; otherwise HANDOFF is E. PREFETCH and SHARED as in the forward."""
+    group (or stripe) above; otherwise HANDOFF is E. PREFETCH as in the forward."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -448,18 +407,18 @@ def _backward_kernel(
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         if PREFETCH:
-            ahead = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, S,
-                                     HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
+            ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, S, HARD,
+                                     HAS_MASK, FILLED, fill)
         for back in range(0, steps):
             t = steps - 1 - back
             if PREFETCH:
-                owns, col_ok, bottoms = ahead
-                ahead = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, S,
-                                         HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
+                owns, col_ok = ahead
+                ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, S, HARD,
+                                         HAS_MASK, FILLED, fill)
             else:
-                owns, col_ok, bottoms = _backward_inputs(C, R, CHOICE, HANDOFF, COL_MASK, problem, b, i0, lane, t, n,
-                                                         m, N, M, S, HARD, HAS_MASK, FILLED, SHARED, ROWS, fill)
-            if W > 1 and not SHARED:
+                owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, S, HARD,
+                                                HAS_MASK, FILLED, fill)
+            if W > 1:
                 tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)
@@ -467,15 +426,8 @@ def _backward_kernel(
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
-                if SHARED:
-                    e_below, key_below = bottoms[s]
-                    if W > 1:
-                        in_stripe = below < ROWS
-                        e_below = tl.where(in_stripe, _handed_up(nxt[s][0]), e_below)
-                        key_below = tl.where(in_stripe, _handed_up(nxt[s][1]), key_below)
-                else:
-                    e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m,
-                                                N, M, HARD, FILLED, fill)
+                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M,
+                                            HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
@@ -577,7 +529,7 @@ def _shape(cost: torch.Tensor, fill) -> tuple[int, int, int, int]:
 
 def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tuple[int], dict]:
     """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
-    program, MATH the dtype of exp and log, PREFETCH and SHARED the knobs of that name."""
+    program, MATH the dtype of exp and log, PREFETCH the knob of that name."""
     B, S, N, M = _shape(cost, fill)
     rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WARP)
@@ -591,7 +543,6 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
         "W": rows // lanes,
         "LANES": lanes,
         "PREFETCH": _PREFETCH,
-        "SHARED": _SHARED,
         "num_warps": max(1, min(16, per_program * rows // _CELLS_PER_WARP)),
     }
     return (triton.cdiv(B, per_program),), meta
