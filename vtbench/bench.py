@@ -337,14 +337,18 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 
 #: The triton backend's launch knobs that ``triton-configs`` times (module constants of triton_dp):
 #: _WARP rows per group (32: one warp, its row shift a warp shuffle; more: the shift through shared
-#: memory), _TILE cells per step when small problems share a program, _CELLS_PER_WARP (num_warps),
-#: _PREFETCH (a step's loads issued one step ahead).
-TRITON_KNOBS = ("_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH")
+#: memory), _WIDE_WARP the same in stripes of _MAX_ROWS rows (grids of 2048 rows and more), _TILE
+#: cells per step when small problems share a program, _CELLS_PER_WARP (num_warps), _PREFETCH (a
+#: step's loads issued one step ahead), _DIAGONAL_MAJOR (grids of at least this many rows stored
+#: anti-diagonal by anti-diagonal, so that a step's loads and stores coalesce; 0 always, inf never).
+TRITON_KNOBS = ("_WARP", "_WIDE_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_DIAGONAL_MAJOR")
+_NEVER = float("inf")
 #: The configurations timed, values of TRITON_KNOBS: the default first, then one knob changed at a
-#: time, and session 5's default (figures/triton_configs_cuda.md: the run these defaults came from).
-TRITON_CONFIGS = [(32, 64, 32, True), (32, 256, 32, True), (32, 1024, 32, True), (32, 64, 16, True),
-                  (32, 64, 64, True), (32, 64, 128, True), (64, 64, 32, True), (128, 64, 32, True),
-                  (32, 64, 32, False), (32, 256, 64, False)]
+#: time, and session 6's default (figures/triton_configs_cuda.md: the run these defaults came from).
+TRITON_CONFIGS = [(32, 128, 64, 32, True, 256), (64, 128, 64, 32, True, 256), (128, 128, 64, 32, True, 256),
+                  (32, 32, 64, 32, True, 256), (32, 64, 64, 32, True, 256), (32, 128, 256, 32, True, 256),
+                  (32, 128, 64, 16, True, 256), (32, 128, 64, 64, True, 256), (32, 128, 64, 32, False, 256),
+                  (32, 128, 64, 32, True, 0), (32, 128, 64, 32, True, _NEVER), (32, 32, 64, 32, True, _NEVER)]
 
 
 @contextlib.contextmanager
@@ -378,8 +382,10 @@ def _computes(config: tuple) -> tuple:
 
 
 def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
-    """The median GPU time of the triton kernels of one pass (torch.profiler; the host's share,
-    checks and launches, left out)."""
+    """The median GPU time of one pass: every kernel it runs, the triton kernels and the torch ops
+    around them (the reorders of C and E to and from diagonal-major storage, the seeds), summed
+    (torch.profiler; the host's share, checks and launches, left out)."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     per_pass = []
@@ -387,8 +393,8 @@ def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             run()
             _sync(device)
-        per_pass.append(sum(getattr(event, "device_time_total", 0) for event in prof.key_averages()
-                            if event.key.startswith("_") and event.key.endswith("_kernel")))
+        per_pass.append(sum(event.device_time_total for event in prof.key_averages()
+                            if event.device_type == DeviceType.CUDA))
     return statistics.median(per_pass) / 1e3
 
 
@@ -439,7 +445,7 @@ def markdown(rows: list[Row], device: torch.device, repeat: int, what: str = "ke
             versions += f", triton {triton.__version__}"
         except ImportError:
             pass
-    timed = "the triton kernels' GPU time" if what == "triton-configs" and device.type == "cuda" else "wall time"
+    timed = "the kernels' GPU time" if what == "triton-configs" and device.type == "cuda" else "wall time"
     lines = [f"Kernel benchmark on {where}; {versions}; {timed}, median of {repeat} runs, one process, "
              f"side by side (`python -m vtbench.bench {what}`).", "",
              "| workload | implementation | fwd+bwd ms | vs vtbench | peak memory MiB | agrees (max rel. diff) |",

@@ -179,25 +179,43 @@ def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
     torch.testing.assert_close(got[1][0].double(), ref[1][0], rtol=1e-6, atol=1e-6)
 
 
-def tiny_tiles(monkeypatch, prefetch):
+# grids stored diagonal-major (from 0 rows up) or row-major (never), inputs loaded one step ahead or not
+KNOBS = pytest.mark.parametrize("prefetch, diagonal_major", [(True, 0), (False, 0), (True, float("inf"))])
+
+
+def tiny_tiles(monkeypatch, prefetch, diagonal_major):
     monkeypatch.setattr(triton_dp, "_WARP", 2)
+    monkeypatch.setattr(triton_dp, "_WIDE_WARP", 2)
     monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
     monkeypatch.setattr(triton_dp, "_TILE", 8)
     monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
     monkeypatch.setattr(triton_dp, "_PREFETCH", prefetch)
+    monkeypatch.setattr(triton_dp, "_DIAGONAL_MAJOR", diagonal_major)
 
 
-@pytest.mark.parametrize("prefetch", [True, False])
+@KNOBS
 @pytest.mark.parametrize("name", VARIANTS)
-def test_many_stripes_groups_and_problems_per_program(name, prefetch, monkeypatch):
+def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_major, monkeypatch):
     """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
     per stripe (rows handed over through memory), several problems per program, several programs;
-    inputs loaded in their step or one step ahead."""
-    tiny_tiles(monkeypatch, prefetch)
+    inputs loaded in their step or one step ahead; grids stored diagonal-major or row-major."""
+    tiny_tiles(monkeypatch, prefetch, diagonal_major)
     cost = variant_case(name, torch.float64)[1]
     assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
     for gamma in (0.5, 0.0):
         check_variant(name, torch.float64, gamma)
+
+
+@pytest.mark.parametrize("batch, n, m", [(2, 5, 3), (1, 3, 5), (2, 1, 4), (1, 70, 130), (1, 130, 70)])
+def test_diagonal_major_storage_puts_each_anti_diagonal_in_one_run(batch, n, m):
+    """The reorder kernel (tiles of 64 x 64: several per grid at 70 x 130): cell (i, j) goes to
+    (i + j) % m * n + i, a permutation whose anti-diagonals are contiguous runs, and back."""
+    x = torch.arange(batch * 2 * n * m, dtype=torch.float64, device=DEVICE).reshape(batch, 2, n, m)
+    stored = triton_dp._reorder(x, True)
+    i, j = torch.meshgrid(torch.arange(n), torch.arange(m), indexing="ij")
+    at = ((i + j) % m * n + i).reshape(-1).to(DEVICE)
+    assert torch.equal(stored.reshape(batch * 2, n * m)[:, at], x.reshape(batch * 2, n * m))
+    assert torch.equal(triton_dp._reorder(stored, False), x)
 
 
 def interleaved_against_built(batch, n, m, gamma, dtype):
@@ -232,11 +250,11 @@ def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
     interleaved_against_built(5, 3, 4, gamma, dtype)
 
 
-@pytest.mark.parametrize("prefetch", [True, False])
-def test_the_interleaved_grid_across_groups_and_stripes(prefetch, monkeypatch):
+@KNOBS
+def test_the_interleaved_grid_across_groups_and_stripes(prefetch, diagonal_major, monkeypatch):
     """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
     grid's E over through memory without a grid-sized E."""
-    tiny_tiles(monkeypatch, prefetch)
+    tiny_tiles(monkeypatch, prefetch, diagonal_major)
     for gamma in (0.4, 0.0):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 
@@ -310,7 +328,21 @@ def compile_smoothing_for_h100(kernel, dtype, hard):
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
 
 
+def compile_reorder_for_h100(to_diagonals):
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    constexprs = {"TO_DIAGONALS": to_diagonals, "BLOCK": triton_dp._REORDER_BLOCK}
+    signature = {"SRC": "*fp32", "DST": "*fp32", "N": "i32", "M": "i32", **{name: "constexpr" for name in constexprs}}
+    source = ASTSource(fn=triton_dp._reorder_kernel, signature=signature, constexprs=constexprs)
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+
+
 def compile_every_kernel_for_an_h100():
+    for to_diagonals in (True, False):
+        assert compile_reorder_for_h100(to_diagonals).asm["cubin"]
+        print("reorder to", "diagonals" if to_diagonals else "rows", "compiled")
     for kernel in (triton_dp._smooth_forward_kernel, triton_dp._smooth_backward_kernel):
         for dtype, hard in ((torch.float32, False), (torch.float64, True)):
             assert compile_smoothing_for_h100(kernel, dtype, hard).asm["cubin"]
@@ -376,7 +408,7 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 4 + 2 * (2 * len(va.RECURSIONS) + 2)
+    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2)
 
 
 # ------------------------------------------------------------------------------ CUDA, large
