@@ -344,7 +344,8 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 TRITON_KNOBS = ("_WARP", "_WIDE_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_DIAGONAL_MAJOR")
 _NEVER = float("inf")
 #: The configurations timed, values of TRITON_KNOBS: the default first, then one knob changed at a
-#: time, and session 6's default (figures/triton_configs_cuda.md: the run these defaults came from).
+#: time, and the previous default last (row-major, 32-row groups everywhere); the README reads
+#: figures/triton_configs_cuda.md, the run that confirmed these defaults.
 TRITON_CONFIGS = [(32, 128, 64, 32, True, 256), (64, 128, 64, 32, True, 256), (128, 128, 64, 32, True, 256),
                   (32, 32, 64, 32, True, 256), (32, 64, 64, 32, True, 256), (32, 128, 256, 32, True, 256),
                   (32, 128, 64, 16, True, 256), (32, 128, 64, 64, True, 256), (32, 128, 64, 32, False, 256),

@@ -13,9 +13,10 @@ Every Recursion is compiled into its own specialised kernels: its moves and star
 Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded
 up to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
 stripes follow). Step t of a stripe holds its anti-diagonal, the cells (i0 + l, t - l), l < ROWS,
-as a (P * W, LANES) register tile: W groups of LANES <= 32 consecutive rows per problem, each
-group on the lanes of one warp. Each state's previous diagonal stays in registers, with its shift
-by one lane (``tl.gather`` within a warp: a shuffle), the cells one row up: the vertical
+as a (P * W, LANES) register tile: W groups of LANES consecutive rows per problem, a group on
+the lanes of one warp (32 rows; 128, across warps, in stripes of _MAX_ROWS). Each state's previous
+diagonal stays in registers, with its shift by one lane (``tl.gather``: within a warp a shuffle),
+the cells one row up: the vertical
 predecessors of this step and the diagonal ones of the next. A group's first lane reads the row
 above it from R in global memory, where the group above stored it one step earlier (or the
 previous stripe did), behind a barrier each step. Small problems (the contrastive batch: B^2
@@ -25,19 +26,27 @@ reads the row below it). What a step reads that the stripe does not write (the c
 mask; in the backward R) is loaded one step ahead (PREFETCH), so its latency hides behind the
 step before.
 
+Storage. A grid of at least ``_DIAGONAL_MAJOR`` rows is stored diagonal-major (DIAG, ``_at``):
+cell (i, j) at ((i + j) % M, i) of an (M, N) array, so that a step's cells lie side by side and
+its loads and stores coalesce (row-major, each of a warp's 32 cells is a different cache line).
+R (the kernels' own) then is; a plain grid's C is reordered into it before each pass and E
+back after the backward (``_reorder_kernel``); an interleaved grid reads and writes C's cells
+row-major (they are few).
+
 Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
-figures/triton_configs_cuda.md). On an H200 the prefetch took the kernels' time of B=64 soft-DTW
-from 0.27 to 0.17 ms at 128 x 128, 3.1 to 1.8 ms at 512 x 512, 37 to 31 ms at 2048 x 2048.
-Handing the row over through shared memory instead (a warp reduction and a gather across warps,
-no global round trip; commit 55cffc1, knob _SHARED) was slower at every size (0.29, 2.7, 36 ms
-with the prefetch) and was taken out again; groups wider than a warp (64 or 128 rows: the shift
-itself through shared memory) were no faster than the default. _TILE 64 rather than 256: 0.93
-against 1.1 ms for the contrastive batch's 65,536 S2DTW grids. At 2048 x 2048 a step takes ~3.8 us:
-B programs on the GPU's 132 multiprocessors, per step a thread's ~450 instructions forward and
-~430 backward for its 4 cells (mostly index and mask arithmetic), a barrier and a global round
-trip, uncoalesced loads and stores along the anti-diagonal. Several programs per problem,
-pointers carried from step to step and a diagonal-major R would address that; launch tuning does
-not.
+figures/triton_configs_cuda.md, every kernel of a B=64 soft-DTW pass on an H200). Diagonal-major
+storage and 128-row groups took 2048 x 2048 from 39.1 to 19.7 ms (each alone: 25.8 and 35.9) and
+512 x 512 from 1.9 to 1.7; forced on at 128 x 128 it was slower (0.28 against 0.21 ms: the
+reorders cost more than coalescing saves there), and 128-row groups are slower below 2048 rows
+(0.49 against 0.22 ms at 128 x 128). The prefetch: 0.30 to 0.22 ms at 128 x 128, 21.7 to 19.7 at
+2048 x 2048. Handing the row over through shared memory instead of global memory (commit 55cffc1,
+knob _SHARED) was slower at every size and was taken out again. _TILE 64 rather than 256: 1.3
+against 1.6 ms for the contrastive batch's 65,536 S2DTW grids. At 2048 x 2048 the forward and
+backward kernels take 6.3 and 6.1 ms (~1.5 us a diagonal step: B programs on the GPU's 132
+multiprocessors, a few hundred instructions per step and thread, mostly index and mask
+arithmetic, a barrier and a global round trip) and the three reorders 5.9 ms, four times a
+copy's time: a better reorder (or the forward's reordered C kept for the backward), several
+programs per problem and pointers carried from step to step are what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -58,7 +67,7 @@ measured 1.2e-5 of max E at 2048 x 2048, gamma 0.1 (use float64 costs for tighte
 The exponent is the difference times log2(e) / gamma, computed once per call (``_exp_neg``): the
 loop holds no float64 division (compiled for sm_90 the soft-DTW kernels went from ~50 float64
 FMAs per step, the divisions' Newton steps, to 2).
-``saved`` is (R (B, S, N, M) float64, or at gamma = 0 the int8 index of each cell's argmin move;
+``saved`` is (R (B, S, N, M) float64 (stored as ``_at`` says), or at gamma = 0 the int8 index of each cell's argmin move;
 the final-state seeds of E, (B, S) float64).
 
 The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
@@ -165,7 +174,7 @@ def _cost_cell(problem, row, col, inside, N, M):
 @triton.jit
 def _cost(C, problem, row, col, diagonal, inside, N, M, DIAG: tl.constexpr, FILLED: tl.constexpr, fill):
     """C_s[row, col] in float64, (G, LANES) or (G, 1), of the problem-and-state ``problem`` = b * S + s,
-    C stored diagonal-major (``_at``; diagonal = row + col); FILLED: the grid interleave(C, fill), whose
+    C stored as ``_at`` says (diagonal = row + col); FILLED: the grid interleave(C, fill), whose
     cell (2i+1, 2j+1) is C_s[i, j] (C row-major) and every other fill."""
     if FILLED:
         inner, at = _cost_cell(problem, row, col, inside, N, M)
@@ -619,8 +628,8 @@ _REORDER_BLOCK = 64  # rows and diagonals per program of the reorder kernel
 
 def _reorder(x: torch.Tensor, to_diagonals: bool) -> torch.Tensor:
     """x (B, S, N, M), each grid row-major, as diagonal-major storage (``_at``) in a tensor of the same
-    shape; or (to_diagonals False) back. Row by row and diagonal by diagonal in tiles, so that both
-    sides are read and written coalesced (an index_select took 2.1 ms per GiB on an H200)."""
+    shape; or (to_diagonals False) back. In tiles of rows x diagonals, each side read or written
+    coalesced. On an H200 ~2 ms per GiB, as an index_select took: four times a copy's time."""
     B, S, N, M = x.shape
     x = x.contiguous()
     out = torch.empty_like(x)
