@@ -67,7 +67,8 @@ measured 1.2e-5 of max E at 2048 x 2048, gamma 0.1 (use float64 costs for tighte
 The exponent is the difference times log2(e) / gamma, computed once per call (``_exp_neg``): the
 loop holds no float64 division (compiled for sm_90 the soft-DTW kernels went from ~50 float64
 FMAs per step, the divisions' Newton steps, to 2).
-``saved`` is (R (B, S, N, M) float64 (stored as ``_at`` says), or at gamma = 0 the int8 index of each cell's argmin move;
+``saved`` is (R (B, S, N, M) float64 (stored as ``_at`` says), or at gamma = 0 the int8 index of
+each cell's argmin move;
 the final-state seeds of E, (B, S) float64).
 
 The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
@@ -184,7 +185,8 @@ def _cost(C, problem, row, col, diagonal, inside, N, M, DIAG: tl.constexpr, FILL
 
 
 @triton.jit
-def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, DIAG: tl.constexpr, HARD: tl.constexpr, FILLED: tl.constexpr, fill):
+def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, DIAG: tl.constexpr, HARD: tl.constexpr,
+           FILLED: tl.constexpr, fill):
     """(E_s, decision_s) of cell (row, col) below a group (stored in HANDOFF by the group below or
     the next stripe), (G, 1) each; zero outside the problem."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
@@ -194,8 +196,8 @@ def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, DIAG: tl.conste
     if HARD:
         key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
     else:
-        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, row + col, inside, N, M, DIAG, FILLED,
-                                                              fill)
+        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, row + col, inside, N, M, DIAG,
+                                                              FILLED, fill)
     return e, key
 
 
@@ -283,7 +285,8 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 
 @triton.jit
-def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr, HAS_MASK: tl.constexpr,
+def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
+                    HAS_MASK: tl.constexpr,
                     FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: each state's cost on
     diagonal t, and the column mask."""
@@ -327,7 +330,8 @@ def _forward_kernel(
         prev = ()
         diag = ()
         for s in tl.static_range(S):
-            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s][0], STARTS[s][1], N, M, DIAG)
+            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s][0], STARTS[s][1], N, M,
+                            DIAG)
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         if PREFETCH:
@@ -337,7 +341,8 @@ def _forward_kernel(
                 costs, vertical = ahead
                 ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
             else:
-                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
+                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG, S, HAS_MASK, FILLED,
+                                                  fill)
             if W > 1:
                 tl.debug_barrier()  # a group's first row reads the row the group above stored last step
             j = t - lane
@@ -346,7 +351,8 @@ def _forward_kernel(
             preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
             up = ()
             for s in tl.static_range(S):
-                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], N, M, DIAG)
+                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], N, M,
+                               DIAG)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
@@ -428,22 +434,22 @@ def _backward_kernel(
         nxt = ()
         diag = ()
         for s in tl.static_range(S):
-            e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, n, m, N, M, DIAG,
-                                        HARD, FILLED, fill)
+            e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, n, m, N, M,
+                                        DIAG, HARD, FILLED, fill)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         if PREFETCH:
-            ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, DIAG, S, HARD,
-                                     HAS_MASK, FILLED, fill)
+            ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, DIAG, S,
+                                     HARD, HAS_MASK, FILLED, fill)
         for back in range(0, steps):
             t = steps - 1 - back
             if PREFETCH:
                 owns, col_ok = ahead
-                ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, DIAG, S, HARD,
-                                         HAS_MASK, FILLED, fill)
+                ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, DIAG, S,
+                                         HARD, HAS_MASK, FILLED, fill)
             else:
-                owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, DIAG, S, HARD,
-                                                HAS_MASK, FILLED, fill)
+                owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, DIAG, S,
+                                                HARD, HAS_MASK, FILLED, fill)
             if W > 1:
                 tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             j = t - lane
@@ -452,8 +458,8 @@ def _backward_kernel(
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
-                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M, DIAG,
-                                            HARD, FILLED, fill)
+                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M,
+                                            DIAG, HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
