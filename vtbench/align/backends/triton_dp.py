@@ -286,8 +286,7 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 @triton.jit
 def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
-                    HAS_MASK: tl.constexpr,
-                    FILLED: tl.constexpr, fill):
+                    HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: each state's cost on
     diagonal t, and the column mask."""
     i = i0 + lane
@@ -580,7 +579,8 @@ def _shape(cost: torch.Tensor, fill) -> tuple[int, int, int, int]:
 
 def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tuple[int], dict]:
     """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
-    program, MATH the dtype of exp and log, PREFETCH the knob of that name."""
+    program, MATH the dtype of exp and log, PREFETCH the knob of that name, DIAG whether the grid is
+    stored diagonal-major (``_at``: at least _DIAGONAL_MAJOR rows)."""
     B, S, N, M = _shape(cost, fill)
     rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WIDE_WARP if rows == _MAX_ROWS else _WARP)
