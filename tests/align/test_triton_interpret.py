@@ -206,10 +206,11 @@ def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_m
         check_variant(name, torch.float64, gamma)
 
 
-@pytest.mark.parametrize("batch, n, m", [(2, 5, 3), (1, 3, 5), (2, 1, 4), (1, 70, 130), (1, 130, 70)])
+@pytest.mark.parametrize("batch, n, m", [(2, 5, 3), (1, 3, 5), (2, 1, 4), (1, 70, 130), (1, 130, 70), (1, 150, 64)])
 def test_diagonal_major_storage_puts_each_anti_diagonal_in_one_run(batch, n, m):
-    """The reorder kernel (tiles of 64 x 64: several per grid at 70 x 130): cell (i, j) goes to
-    (i + j) % m * n + i, a permutation whose anti-diagonals are contiguous runs, and back."""
+    """The reorder kernel (tiles of 64 x 64, several per grid from 70 x 130 on; under 64 columns the
+    kernel's other branch): cell (i, j) goes to (i + j) % m * n + i, a permutation whose
+    anti-diagonals are contiguous runs, and back."""
     x = torch.arange(batch * 2 * n * m, dtype=torch.float64, device=DEVICE).reshape(batch, 2, n, m)
     stored = triton_dp._reorder(x, True)
     i, j = torch.meshgrid(torch.arange(n), torch.arange(m), indexing="ij")

@@ -45,8 +45,9 @@ against 1.6 ms for the contrastive batch's 65,536 S2DTW grids. At 2048 x 2048 th
 backward kernels take 6.3 and 6.1 ms (~1.5 us a diagonal step: B programs on the GPU's 132
 multiprocessors, a few hundred instructions per step and thread, mostly index and mask
 arithmetic, a barrier and a global round trip) and the three reorders 5.9 ms, four times a
-copy's time: a better reorder (or the forward's reordered C kept for the backward), several
-programs per problem and pointers carried from step to step are what is left to do.
+copy's time (all timed on commit c9495aa; the reorder has since lost half its instructions, not
+yet timed). Several programs per problem, pointers carried from step to step, and perhaps the
+forward's reordered C kept for the backward are what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -538,18 +539,36 @@ def _reorder_kernel(SRC, DST, N, M, TO_DIAGONALS: tl.constexpr, BLOCK: tl.conste
     """One tile of BLOCK rows i x BLOCK stored diagonals d of a grid: cell (i, j = (d - i) mod M),
     row-major at i * M + j, diagonal-major at d * N + i (``_at``). Along d the row-major side is
     contiguous, along i the diagonal-major one: each access coalesces in its own layout (the
-    compiler converts between them through shared memory)."""
+    compiler converts between them through shared memory). j is the tile's (d0 - i0) mod M, one
+    remainder per program, plus (d - d0) - (i - i0), wrapped at most once when M >= BLOCK; and the
+    64-bit offsets are the tile's, once. Compiled for sm_90 (N and M multiples of 16, as Triton
+    specialises 2048), a thread runs 624 instructions and holds 56 registers (to diagonals; 96
+    back), against 1248 and 95 (128) with a remainder and 64-bit offsets per cell (commit c9495aa,
+    the form the H200 timed)."""
     base = tl.program_id(0).to(tl.int64) * N * M
-    i = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)[:, None]
-    d = tl.program_id(2) * BLOCK + tl.arange(0, BLOCK)[None, :]
+    i0 = tl.program_id(1) * BLOCK
+    d0 = tl.program_id(2) * BLOCK  # < M
+    rows = tl.arange(0, BLOCK)[:, None]
+    diagonals = tl.arange(0, BLOCK)[None, :]
+    i = i0 + rows
+    d = d0 + diagonals
     ok = (i < N) & (d < M)
-    j = (d + M - i % M) % M  # (d - i) mod M, the operands kept non-negative
-    row_major = base + i * M + j
-    diagonal_major = base + d * N + i
-    if TO_DIAGONALS:
-        tl.store(DST + diagonal_major, tl.load(SRC + row_major, mask=ok), mask=ok)
+    j = (d0 + M - i0 % M) % M + diagonals - rows  # (d - i) mod M, give or take M: in (-BLOCK, M + BLOCK)
+    if M >= BLOCK:
+        j = tl.where(j < 0, j + M, tl.where(j >= M, j - M, j))
     else:
-        tl.store(DST + row_major, tl.load(SRC + diagonal_major, mask=ok), mask=ok)
+        j = (j % M + M) % M  # the operands of % kept non-negative: truncated and floored division agree
+    row_major = rows * M + j  # past the tile's first row, as diagonal_major past its first diagonal
+    diagonal_major = diagonals * N + rows
+    # 64-bit offsets once per program; the cells' are 32-bit, under (BLOCK + 1) * max(N, M)
+    row_tile = base + i0.to(tl.int64) * M
+    diagonal_tile = base + d0.to(tl.int64) * N + i0
+    if TO_DIAGONALS:
+        cells = tl.load(SRC + row_tile + row_major, mask=ok)
+        tl.store(DST + diagonal_tile + diagonal_major, cells, mask=ok)
+    else:
+        cells = tl.load(SRC + diagonal_tile + diagonal_major, mask=ok)
+        tl.store(DST + row_tile + row_major, cells, mask=ok)
 
 
 # ------------------------------------------------------------------------------------ launch
@@ -635,7 +654,8 @@ _REORDER_BLOCK = 64  # rows and diagonals per program of the reorder kernel
 def _reorder(x: torch.Tensor, to_diagonals: bool) -> torch.Tensor:
     """x (B, S, N, M), each grid row-major, as diagonal-major storage (``_at``) in a tensor of the same
     shape; or (to_diagonals False) back. In tiles of rows x diagonals, each side read or written
-    coalesced. On an H200 ~2 ms per GiB, as an index_select took: four times a copy's time."""
+    coalesced. On an H200 the kernel of commit c9495aa took ~2 ms per GiB, as an index_select did,
+    four times a copy's time; this one, with half its instructions, is not timed yet."""
     B, S, N, M = x.shape
     x = x.contiguous()
     out = torch.empty_like(x)
