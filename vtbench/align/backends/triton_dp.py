@@ -45,9 +45,11 @@ against 1.6 ms for the contrastive batch's 65,536 S2DTW grids. At 2048 x 2048 th
 backward kernels take 6.3 and 6.1 ms (~1.5 us a diagonal step: B programs on the GPU's 132
 multiprocessors, a few hundred instructions per step and thread, mostly index and mask
 arithmetic, a barrier and a global round trip) and the three reorders 5.9 ms, four times a
-copy's time (all timed on commit c9495aa; the reorder has since lost half its instructions, not
-yet timed). Several programs per problem, pointers carried from step to step, and perhaps the
-forward's reordered C kept for the backward are what is left to do.
+copy's time (all timed on commit c9495aa). Since then the reorder has lost half its instructions,
+and the DP loops a tenth by carrying each step's anti-diagonal residue (``_step``) instead of
+taking remainders (compiled for sm_90, a 2048-row step costs a thread 405 instructions forward
+and 426 backward, from 450 and 484); neither is timed yet. Several programs per problem, and
+perhaps the forward's reordered C kept for the backward, are what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -143,25 +145,47 @@ def _row_down(x, last):
 
 
 @triton.jit
-def _at(row, diagonal, N, M, DIAG: tl.constexpr):
-    """Where cell (row, col) of an (N, M) grid is stored, ``diagonal`` = row + col: DIAG (diagonal-major)
-    at (diagonal % M, row) of an (M, N) array, else row-major. Diagonal-major is a bijection (for a
-    fixed row the columns take every residue once) that puts an anti-diagonal's cells side by side,
-    so a step's loads and stores coalesce; a step's cells share their diagonal, a scalar there: one
-    modulo per step."""
+def _wrap(diagonal, M, DIAG: tl.constexpr):
+    """Anti-diagonal row + col as ``_at`` takes it: with DIAG its residue mod M (diagonal >= 0)."""
     if DIAG:
-        return (diagonal % M) * N + row
+        return diagonal % M
     else:
-        return row * M + (diagonal - row)
+        return diagonal
 
 
 @triton.jit
-def _above(R, state, row, col, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, N, M, DIAG: tl.constexpr):
-    """R_s[row, col], (G, 1): the row above a group (stored by the group above or the previous
-    stripe), or the boundary."""
+def _step(wrapped, delta: tl.constexpr, M, DIAG: tl.constexpr):
+    """The next (delta 1) or previous (delta -1) anti-diagonal of a ``_wrap``-ed one: the kernels
+    carry it from step to step, so that their loops hold no remainder (each a dozen instructions
+    or more, which every thread would repeat)."""
+    moved = wrapped + delta
+    if DIAG:
+        if delta > 0:
+            moved = tl.where(moved == M, 0, moved)
+        else:
+            moved = tl.where(moved < 0, M - 1, moved)
+    return moved
+
+
+@triton.jit
+def _at(row, wrapped, N, M, DIAG: tl.constexpr):
+    """Where cell (row, col) of an (N, M) grid is stored, ``wrapped`` = ``_wrap(row + col)``: DIAG
+    (diagonal-major) at ((row + col) % M, row) of an (M, N) array, else row-major. Diagonal-major is
+    a bijection (for a fixed row the columns take every residue once) that puts an anti-diagonal's
+    cells side by side, so a step's loads and stores coalesce; a step's cells share their diagonal."""
+    if DIAG:
+        return wrapped * N + row
+    else:
+        return row * M + (wrapped - row)
+
+
+@triton.jit
+def _above(R, state, row, col, wrapped, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, N, M, DIAG: tl.constexpr):
+    """R_s[row, col], (G, 1), wrapped = ``_wrap(row + col)``: the row above a group (stored by the
+    group above or the previous stripe), or the boundary."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)  # (G, 1): no scalar & tensor masks
     inside = (row >= 0) & (row < n) & (col >= 0) & (col < m)
-    value = tl.load(R + state + _at(row, row + col, N, M, DIAG), mask=inside, other=INF)
+    value = tl.load(R + state + _at(row, wrapped, N, M, DIAG), mask=inside, other=INF)
     return tl.where(inside, value, _boundary(FIRST, LAST, row, col))
 
 
@@ -174,30 +198,30 @@ def _cost_cell(problem, row, col, inside, N, M):
 
 
 @triton.jit
-def _cost(C, problem, row, col, diagonal, inside, N, M, DIAG: tl.constexpr, FILLED: tl.constexpr, fill):
+def _cost(C, problem, row, col, wrapped, inside, N, M, DIAG: tl.constexpr, FILLED: tl.constexpr, fill):
     """C_s[row, col] in float64, (G, LANES) or (G, 1), of the problem-and-state ``problem`` = b * S + s,
-    C stored as ``_at`` says (diagonal = row + col); FILLED: the grid interleave(C, fill), whose
+    C stored as ``_at`` says (wrapped = ``_wrap(row + col)``); FILLED: the grid interleave(C, fill), whose
     cell (2i+1, 2j+1) is C_s[i, j] (C row-major) and every other fill."""
     if FILLED:
         inner, at = _cost_cell(problem, row, col, inside, N, M)
         return tl.where(inner, tl.load(C + at, mask=inner, other=0.0).to(tl.float64), fill)
     else:
-        return tl.load(C + problem * N * M + _at(row, diagonal, N, M, DIAG), mask=inside, other=0.0).to(tl.float64)
+        return tl.load(C + problem * N * M + _at(row, wrapped, N, M, DIAG), mask=inside, other=0.0).to(tl.float64)
 
 
 @triton.jit
-def _below(HANDOFF, R, C, CHOICE, problem, row, col, n, m, N, M, DIAG: tl.constexpr, HARD: tl.constexpr,
+def _below(HANDOFF, R, C, CHOICE, problem, row, col, wrapped, n, m, N, M, DIAG: tl.constexpr, HARD: tl.constexpr,
            FILLED: tl.constexpr, fill):
     """(E_s, decision_s) of cell (row, col) below a group (stored in HANDOFF by the group below or
-    the next stripe), (G, 1) each; zero outside the problem."""
+    the next stripe), (G, 1) each, wrapped = ``_wrap(row + col)``; zero outside the problem."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
     inside = (row < n) & (col >= 0) & (col < m)
-    at = problem * N * M + _at(row, row + col, N, M, DIAG)
+    at = problem * N * M + _at(row, wrapped, N, M, DIAG)
     e = tl.load(HANDOFF + at, mask=inside, other=0.0).to(tl.float64)
     if HARD:
         key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
     else:
-        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, row + col, inside, N, M, DIAG,
+        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, wrapped, inside, N, M, DIAG,
                                                               FILLED, fill)
     return e, key
 
@@ -286,10 +310,10 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 
 @triton.jit
-def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
+def _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
                     HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: each state's cost on
-    diagonal t, and the column mask."""
+    diagonal t (wrapped = ``_wrap(i0 + t)``), and the column mask."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -299,7 +323,7 @@ def _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr,
         vertical = valid
     costs = ()
     for s in tl.static_range(S):
-        costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, i0 + t, valid, N, M, DIAG, FILLED, fill),)
+        costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, wrapped, valid, N, M, DIAG, FILLED, fill),)
     return costs, vertical
 
 
@@ -329,30 +353,33 @@ def _forward_kernel(
         # R one row up on diagonal t - 2, which is this step's diagonal predecessor (i - 1, j - 1)
         prev = ()
         diag = ()
+        wrapped = _wrap(i0, M, DIAG)  # of diagonal i0 + t, carried step to step
+        before = _step(_step(wrapped, -1, M, DIAG), -1, M, DIAG)  # diagonal i0 - 2, the corner's (col < 0: unread)
         for s in tl.static_range(S):
-            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, n, m, STARTS[s][0], STARTS[s][1], N, M,
-                            DIAG)
+            corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, before, n, m, STARTS[s][0], STARTS[s][1],
+                            N, M, DIAG)
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         if PREFETCH:
-            ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
+            ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, wrapped, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
         for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
             if PREFETCH:
                 costs, vertical = ahead
-                ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
+                ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG,
+                                        S, HAS_MASK, FILLED, fill)
             else:
-                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, n, m, N, M, DIAG, S, HAS_MASK, FILLED,
-                                                  fill)
+                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, DIAG, S, HAS_MASK,
+                                                  FILLED, fill)
             if W > 1:
                 tl.debug_barrier()  # a group's first row reads the row the group above stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)  # (G, LANES)
-            cell = grid + _at(i, i0 + t, N, M, DIAG)
+            cell = grid + _at(i, wrapped, N, M, DIAG)
             preds = ()  # per source state: R at (i-1, j-1), (i-1, j), (i, j-1)
             up = ()
             for s in tl.static_range(S):
-                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, n, m, STARTS[s][0], STARTS[s][1], N, M,
-                               DIAG)
+                above = _above(R, grid + s * N * M, i0 + first - 1, t - first, _step(wrapped, -1, M, DIAG), n, m,
+                               STARTS[s][0], STARTS[s][1], N, M, DIAG)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
@@ -366,14 +393,15 @@ def _forward_kernel(
                 new = new + (r,)
             prev = new
             diag = up  # (i - 1, j) now is (i - 1, j - 1) at the next step
+            wrapped = _step(wrapped, 1, M, DIAG)
 
 
 @triton.jit
-def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
-                     HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
+def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n, m, N, M, DIAG: tl.constexpr,
+                     S: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: per state R on
-    diagonal t (soft: with its decision R - C; hard: the argmin move), and the column mask at j
-    and j + 1."""
+    diagonal t (wrapped = ``_wrap(i0 + t)``; soft: with its decision R - C; hard: the argmin move),
+    and the column mask at j and j + 1."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -385,13 +413,13 @@ def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M
         ok_j1 = valid
     owns = ()
     for s in tl.static_range(S):
-        at = (problem + s) * N * M + _at(i, i0 + t, N, M, DIAG)
+        at = (problem + s) * N * M + _at(i, wrapped, N, M, DIAG)
         if HARD:
             own = tl.zeros(lane.shape, tl.float64)
             key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
         else:
             own = tl.load(R + at, mask=valid, other=INF)
-            key = tl.where(valid, own - _cost(C, problem + s, i, j, i0 + t, valid, N, M, DIAG, FILLED, fill), 0.0)
+            key = tl.where(valid, own - _cost(C, problem + s, i, j, wrapped, valid, N, M, DIAG, FILLED, fill), 0.0)
         owns = owns + ((own, key),)
     return owns, (ok_j1, ok_j, ok_j1)
 
@@ -433,33 +461,35 @@ def _backward_kernel(
         # smin of its predecessors, R - C, or at gamma = 0 the index of its argmin move
         nxt = ()
         diag = ()
+        wrapped = _wrap(i0 + steps - 1, M, DIAG)  # of diagonal i0 + t, carried step to step
+        after = _wrap(i0 + steps + 1, M, DIAG)  # the first step's diagonal successor's (col >= m: unread)
         for s in tl.static_range(S):
-            e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, n, m, N, M,
-                                        DIAG, HARD, FILLED, fill)
+            e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, after, n, m,
+                                        N, M, DIAG, HARD, FILLED, fill)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         if PREFETCH:
-            ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, n, m, N, M, DIAG, S,
-                                     HARD, HAS_MASK, FILLED, fill)
+            ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, wrapped, n, m, N, M, DIAG,
+                                     S, HARD, HAS_MASK, FILLED, fill)
         for back in range(0, steps):
             t = steps - 1 - back
             if PREFETCH:
                 owns, col_ok = ahead
-                ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1, n, m, N, M, DIAG, S,
-                                         HARD, HAS_MASK, FILLED, fill)
+                ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1,
+                                         _step(wrapped, -1, M, DIAG), n, m, N, M, DIAG, S, HARD, HAS_MASK, FILLED, fill)
             else:
-                owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, n, m, N, M, DIAG, S,
-                                                HARD, HAS_MASK, FILLED, fill)
+                owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n, m, N, M,
+                                                DIAG, S, HARD, HAS_MASK, FILLED, fill)
             if W > 1:
                 tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)
-            cell = grid + _at(i, i0 + t, N, M, DIAG)
+            cell = grid + _at(i, wrapped, N, M, DIAG)
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
-                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1, n, m, N, M,
-                                            DIAG, HARD, FILLED, fill)
+                e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1,
+                                            _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG, HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
@@ -479,6 +509,7 @@ def _backward_kernel(
                 new = new + ((e, key),)
             nxt = new
             diag = down  # (i + 1, j) now is (i + 1, j + 1) at the next step
+            wrapped = _step(wrapped, -1, M, DIAG)
 
 
 @triton.jit
