@@ -206,6 +206,30 @@ def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_m
         check_variant(name, torch.float64, gamma)
 
 
+@pytest.mark.parametrize("gamma", [0.5, 0.0])
+def test_a_pass_reorders_the_cost_once_and_a_second_backward_again(gamma, monkeypatch):
+    """Diagonal-major storage: the forward reorders C and keeps it for the backward (soft; hard, the
+    backward never reads C), which reorders only E back; a retained graph's second backward finds
+    no kept C, reorders it again, and gets the same gradient."""
+    tiny_tiles(monkeypatch, True, 0)
+    calls, reorder = [], triton_dp._reorder
+
+    def counted(x, to_diagonals):
+        calls.append(to_diagonals)
+        return reorder(x, to_diagonals)
+
+    monkeypatch.setattr(triton_dp, "_reorder", counted)
+    cost = rand(2, 6, 5).requires_grad_(True)
+    value = va.soft_dtw(cost, gamma, backend="triton").sum()
+    (first,) = torch.autograd.grad(value, cost, retain_graph=True)
+    assert calls == [True, False]
+    (second,) = torch.autograd.grad(value, cost)
+    assert calls == ([True, False, True, False] if gamma > 0 else [True, False, False])
+    torch.testing.assert_close(second, first, rtol=0, atol=0)
+    ref = torch.autograd.grad(va.soft_dtw(cost, gamma, backend="torch").sum(), cost)[0]
+    torch.testing.assert_close(first, ref, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("batch, n, m", [(2, 5, 3), (1, 3, 5), (2, 1, 4), (1, 70, 130), (1, 130, 70), (1, 150, 64)])
 def test_diagonal_major_storage_puts_each_anti_diagonal_in_one_run(batch, n, m):
     """The reorder kernel (tiles of 64 x 64, several per grid from 70 x 130 on; under 64 columns the

@@ -29,9 +29,10 @@ step before.
 Storage. A grid of at least ``_DIAGONAL_MAJOR`` rows is stored diagonal-major (DIAG, ``_at``):
 cell (i, j) at ((i + j) % M, i) of an (M, N) array, so that a step's cells lie side by side and
 its loads and stores coalesce (row-major, each of a warp's 32 cells is a different cache line).
-R (the kernels' own) then is; a plain grid's C is reordered into it before each pass and E
-back after the backward (``_reorder_kernel``); an interleaved grid reads and writes C's cells
-row-major (they are few).
+R (the kernels' own) then is; a plain grid's C is reordered into it once, in the forward, and
+kept for the backward (soft; the hard backward never reads C), and E is reordered back after the
+backward (``_reorder_kernel``); an interleaved grid reads and writes C's cells row-major (they
+are few).
 
 Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
 figures/triton_configs_cuda.md, every kernel of a B=64 soft-DTW pass on an H200). Diagonal-major
@@ -48,8 +49,8 @@ arithmetic, a barrier and a global round trip) and the three reorders 5.9 ms, fo
 copy's time (all timed on commit c9495aa). Since then the reorder has lost half its instructions,
 and the DP loops a tenth by carrying each step's anti-diagonal residue (``_step``) instead of
 taking remainders (compiled for sm_90, a 2048-row step costs a thread 405 instructions forward
-and 426 backward, from 450 and 484); neither is timed yet. Several programs per problem, and
-perhaps the forward's reordered C kept for the backward, are what is left to do.
+and 426 backward, from 450 and 484), and a pass reorders C once, not twice; none of it is timed
+yet. Several programs per problem is what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -706,13 +707,18 @@ INTERLEAVED = True
 
 
 def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
-    """cost (B, S, N, M) -> value (B,) in cost's dtype, and saved = (R or argmin moves, seeds).
-    With ``fill`` the recursion runs on interleave(cost, fill), and R is that grid's."""
+    """cost (B, S, N, M) -> value (B,) in cost's dtype, and saved = (R or argmin moves, seeds, kept):
+    kept holds C diagonal-major (``_at``) when the kernel read it so and the backward reads C (soft),
+    for the backward to take instead of reordering C again. With ``fill`` the recursion runs on
+    interleave(cost, fill), and R is that grid's."""
     B, S, N, M = _shape(cost, fill)
     grid, meta = _launch(cost, gamma, col_mask, fill)
     cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
+    kept = []
     if meta["DIAG"] and fill is None:  # the kernel reads C diagonal-major (an interleaved grid: C's cells, few)
         cost = _reorder(cost, True)
+        if not meta["HARD"]:
+            kept.append(cost)
     R = torch.empty((B, S, N, M), dtype=torch.float64, device=cost.device)  # stored as _at says
     choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
     with _on(cost.device):
@@ -723,20 +729,22 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     weights = torch.nan_to_num(_weights(finals, value, gamma), nan=0.0)
     for k, s in enumerate(rec.final):  # basic indexing: an index list would be copied from the host, a sync
         seed[:, s] = weights[k]
-    return value.to(cost.dtype), (choice if meta["HARD"] else R, seed)
+    return value.to(cost.dtype), (choice if meta["HARD"] else R, seed, kept)
 
 
 def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     """The expected alignment E = d value / d cost, shaped and typed as the cost (with ``fill``: the
-    gradient of the cost cells of the interleaved grid)."""
-    table, seed = saved
+    gradient of the cost cells of the interleaved grid). Takes the forward's diagonal-major C out of
+    ``saved`` (it is freed before E is reordered back); a second backward (a retained graph) finds
+    none there and reorders C again."""
+    table, seed, kept = saved
     B, S, N, M = _shape(cost, fill)
     grid, meta = _launch(cost, gamma, col_mask, fill)
     split = fill is not None and N > meta["LANES"]  # rows of a problem in several groups: E handed over
     cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
-    reorder = meta["DIAG"] and fill is None  # C and E diagonal-major in the kernel, as R
-    if reorder:
-        cost = _reorder(cost, True)
+    reorder = meta["DIAG"] and fill is None  # E diagonal-major in the kernel, as R; and C, read when soft
+    if reorder and not meta["HARD"]:  # (hard: the moves are stored, C is never read: any pointer)
+        cost = kept.pop() if kept else _reorder(cost, True)
     E = torch.zeros_like(cost)
     handoff = torch.empty((B, S, N, M), dtype=E.dtype, device=E.device) if split else E
     R, choice = (table, table) if not meta["HARD"] else (E, table)  # the unused one: any pointer
