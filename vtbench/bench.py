@@ -340,16 +340,19 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 #: memory), _WIDE_WARP the same in stripes of _MAX_ROWS rows (grids of 2048 rows and more), _TILE
 #: cells per step when small problems share a program, _CELLS_PER_WARP (num_warps), _PREFETCH (a
 #: step's loads issued one step ahead), _DIAGONAL_MAJOR (grids of at least this many rows stored
-#: anti-diagonal by anti-diagonal, so that a step's loads and stores coalesce; 0 always, inf never).
-TRITON_KNOBS = ("_WARP", "_WIDE_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_DIAGONAL_MAJOR")
+#: anti-diagonal by anti-diagonal, so that a step's loads and stores coalesce; 0 always, inf never),
+#: _FAST_LOG (float32 soft-min's log as lg2.approx: compiled only, the interpreter ignores it).
+TRITON_KNOBS = ("_WARP", "_WIDE_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_DIAGONAL_MAJOR", "_FAST_LOG")
 _NEVER = float("inf")
 #: The configurations timed, values of TRITON_KNOBS: the default first, then one knob changed at a
 #: time, and the previous default last (row-major, 32-row groups everywhere); the README reads
 #: figures/triton_configs_cuda.md, the run that confirmed these defaults.
-TRITON_CONFIGS = [(32, 128, 64, 32, True, 256), (64, 128, 64, 32, True, 256), (128, 128, 64, 32, True, 256),
-                  (32, 32, 64, 32, True, 256), (32, 64, 64, 32, True, 256), (32, 128, 256, 32, True, 256),
-                  (32, 128, 64, 16, True, 256), (32, 128, 64, 64, True, 256), (32, 128, 64, 32, False, 256),
-                  (32, 128, 64, 32, True, 0), (32, 128, 64, 32, True, _NEVER), (32, 32, 64, 32, True, _NEVER)]
+TRITON_CONFIGS = [
+    (32, 128, 64, 32, True, 256, False), (64, 128, 64, 32, True, 256, False), (128, 128, 64, 32, True, 256, False),
+    (32, 32, 64, 32, True, 256, False), (32, 64, 64, 32, True, 256, False), (32, 128, 256, 32, True, 256, False),
+    (32, 128, 64, 16, True, 256, False), (32, 128, 64, 64, True, 256, False), (32, 128, 64, 32, False, 256, False),
+    (32, 128, 64, 32, True, 0, False), (32, 128, 64, 32, True, _NEVER, False), (32, 128, 64, 32, True, 256, True),
+    (32, 32, 64, 32, True, _NEVER, False)]
 
 
 @contextlib.contextmanager
@@ -368,7 +371,7 @@ def _triton_config(config: tuple):
 
 def triton_configs(device: torch.device) -> list[tuple]:
     """TRITON_CONFIGS; in the interpreter (CPU) only those that compute differently: it has no
-    warps (_CELLS_PER_WARP makes no difference there)."""
+    warps (_CELLS_PER_WARP makes no difference there) and runs no PTX (_FAST_LOG neither)."""
     if device.type == "cuda":
         return list(TRITON_CONFIGS)
     distinct = {}
@@ -379,7 +382,7 @@ def triton_configs(device: torch.device) -> list[tuple]:
 
 def _computes(config: tuple) -> tuple:
     """The knobs of a configuration that change what the interpreter computes."""
-    return tuple(value for name, value in zip(TRITON_KNOBS, config) if name != "_CELLS_PER_WARP")
+    return tuple(value for name, value in zip(TRITON_KNOBS, config) if name not in ("_CELLS_PER_WARP", "_FAST_LOG"))
 
 
 def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:

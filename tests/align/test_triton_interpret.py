@@ -303,9 +303,10 @@ def test_hard_smoothing_breaks_ties_like_torch_argmin():
     assert_same(*both_backends(lambda c, **kw: va.smooth_cost(c, 0.0, **kw), cost), 0, 0)
 
 
-def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None):
+def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None, fast_log=False):
     """Compile one kernel to an sm_90 cubin (no GPU needed), with the launch constants of a batch
-    (with ``fill``: of S2DTW's interleaved grid, (2n+1) x (2n+1), read from n x n costs)."""
+    (with ``fill``: of S2DTW's interleaved grid, (2n+1) x (2n+1), read from n x n costs; fast_log:
+    the forward's FAST_LOG)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -316,7 +317,7 @@ def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None):
     fp = "*fp64" if dtype == torch.float64 else "*fp32"
     if kernel is triton_dp._forward_kernel:
         signature = {"C": fp, "R": "*fp64", "CHOICE": "*i8" if hard else "*fp64"}
-        constexprs = dict(triton_dp._compile_time(rec), **meta)
+        constexprs = dict(triton_dp._compile_time(rec), **meta, FAST_LOG=fast_log)
     else:
         signature = {"C": fp, "R": fp if hard else "*fp64", "CHOICE": "*i8" if hard else "*fp64",
                      "E": fp, "HANDOFF": fp, "SEED": "*fp64"}
@@ -380,6 +381,11 @@ def compile_every_kernel_for_an_h100():
                 compiled = compile_for_h100(kernel, rec, dtype, hard, n, batch, fill)
                 assert compiled.asm["cubin"]
                 print(rec.name, kernel.__name__, dtype, "hard" if hard else "soft", n, fill, "compiled")
+    # _FAST_LOG: the soft-min's log one lg2.approx instead of libdevice's logf
+    fast, libdevice = (compile_for_h100(triton_dp._forward_kernel, va.RECURSIONS["soft_dtw"], torch.float32, False,
+                                        2048, 64, fast_log=fast_log) for fast_log in (True, False))
+    assert "lg2.approx.f32" in fast.asm["ptx"] and "lg2.approx.f32" not in libdevice.asm["ptx"]
+    print("soft_dtw _forward_kernel float32 soft 2048 FAST_LOG compiled")
 
 
 @pytest.mark.slow
@@ -433,7 +439,7 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2)
+    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2) + 1
 
 
 # ------------------------------------------------------------------------------ CUDA, large

@@ -50,7 +50,9 @@ copy's time (all timed on commit c9495aa). Since then the reorder has lost half 
 and the DP loops a tenth by carrying each step's anti-diagonal residue (``_step``) instead of
 taking remainders (compiled for sm_90, a 2048-row step costs a thread 405 instructions forward
 and 426 backward, from 450 and 484), and a pass reorders C once, not twice; none of it is timed
-yet. Several programs per problem is what is left to do.
+yet. A knob waits for a GPU: _FAST_LOG (off) takes the float32 soft-min's log as lg2.approx
+(``_log``: 333 instructions a forward step instead of 405), to be timed and checked against the
+default by triton-configs. Several programs per problem is what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -106,6 +108,7 @@ _PROGRAMS = 256  # pack problems only while at least this many programs remain
 _CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
 _PREFETCH = True  # load a step's inputs one step ahead
 _DIAGONAL_MAJOR = 256  # grids of at least this many rows are stored anti-diagonal by anti-diagonal
+_FAST_LOG = False  # float32 soft-min's log as the GPU's lg2.approx (``_log``), not libdevice's logf: untimed
 # (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
 
@@ -247,8 +250,23 @@ def _exp_neg(diff, scale, MATH: tl.constexpr):
 
 
 @triton.jit
+def _log(x, FAST: tl.constexpr):
+    """log x. FAST (float32 x, compiled only: the interpreter runs no PTX): lg2.approx.f32, one
+    multifunction-unit instruction (MUFU.LG2), times ln 2, instead of libdevice's logf, ~20
+    instructions (compiled for sm_90, a 2048-row forward step costs a thread 333 instructions
+    instead of 405). Its error is absolute, ~2^-22 of log2 x, where logf's is relative, and a
+    soft-min takes the log of a sum in [1, 3]: whether the gradients stay within the tolerances
+    at 2048 x 2048 no GPU has checked yet (``_FAST_LOG``, off; timed and compared by triton-configs)."""
+    if FAST:
+        log2 = tl.inline_asm_elementwise("lg2.approx.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True,
+                                         pack=1)
+        return log2 * 0.6931471805599453
+    return tl.log(x)
+
+
+@triton.jit
 def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamma, scale, HARD: tl.constexpr,
-           MATH: tl.constexpr):
+           MATH: tl.constexpr, FAST_LOG: tl.constexpr):
     """C_s + smin_gamma over the moves of state s, and the first argmin (the move gamma = 0 takes).
 
     smin is computed as torch_ref does: shift by the minimum (0 when every predecessor is +inf,
@@ -267,7 +285,7 @@ def _relax(MOVES: tl.constexpr, STATE: tl.constexpr, cost, preds, vertical, gamm
         total = tl.zeros(low.shape, MATH)
         for k in tl.static_range(len(MOVES[STATE])):
             total += _exp_neg(_pred(preds, vertical, MOVES[STATE][k]) - shift, scale, MATH)
-        smin = shift - gamma * tl.log(total).to(tl.float64)
+        smin = shift - gamma * _log(total, FAST_LOG).to(tl.float64)
     return cost + smin, choice
 
 
@@ -333,11 +351,11 @@ def _forward_kernel(
     C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, DIAG: tl.constexpr,
+    PREFETCH: tl.constexpr, DIAG: tl.constexpr, FAST_LOG: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
     or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``.
-    PREFETCH: a step's inputs are loaded one step ahead."""
+    PREFETCH: a step's inputs are loaded one step ahead. FAST_LOG: ``_log``'s."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -386,7 +404,7 @@ def _forward_kernel(
             new = ()
             for s in tl.static_range(S):
                 at = cell + s * N * M
-                r, choice = _relax(MOVES, s, costs[s], preds, vertical, gamma, scale, HARD, MATH)
+                r, choice = _relax(MOVES, s, costs[s], preds, vertical, gamma, scale, HARD, MATH, FAST_LOG)
                 r = tl.where(valid, r, _boundary(STARTS[s][0], STARTS[s][1], i, j))
                 tl.store(R + at, r, mask=valid)
                 if HARD:
@@ -651,6 +669,12 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
     return (triton.cdiv(B, per_program),), meta
 
 
+def _fast_log(dtype: torch.dtype) -> bool:
+    """The forward's FAST_LOG: ``_FAST_LOG`` for float32 costs, compiled (float64 keeps libdevice's
+    log; the interpreter runs no PTX, so there the knob changes nothing)."""
+    return _FAST_LOG and dtype == torch.float32 and not _INTERPRETED
+
+
 @functools.lru_cache(maxsize=64)
 def _scalars(gamma: float, fill: float, math_dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(gamma, fill, scale) as a float64 tensor on the device: the kernels read them from memory (a
@@ -722,7 +746,8 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     R = torch.empty((B, S, N, M), dtype=torch.float64, device=cost.device)  # stored as _at says
     choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
     with _on(cost.device):
-        _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, B, N, M, **_compile_time(rec), **meta)
+        _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, B, N, M, **_compile_time(rec), **meta,
+                              FAST_LOG=_fast_log(cost.dtype))
     finals = _end_values(R, rec, n_len, m_len, meta["DIAG"])
     value = _smin(finals, gamma)
     seed = torch.zeros((B, S), dtype=torch.float64, device=cost.device)
