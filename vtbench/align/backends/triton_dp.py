@@ -669,10 +669,11 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
     return (triton.cdiv(B, per_program),), meta
 
 
-def _fast_log(dtype: torch.dtype) -> bool:
-    """The forward's FAST_LOG: ``_FAST_LOG`` for float32 costs, compiled (float64 keeps libdevice's
-    log; the interpreter runs no PTX, so there the knob changes nothing)."""
-    return _FAST_LOG and dtype == torch.float32 and not _INTERPRETED
+def _fast_log(math_dtype) -> bool:
+    """The forward's FAST_LOG: ``_FAST_LOG`` where the exponentials and logs run in float32 (_launch's
+    MATH; float64 keeps libdevice's log), compiled (the interpreter runs no PTX: there the knob
+    changes nothing)."""
+    return _FAST_LOG and math_dtype == tl.float32 and not _INTERPRETED
 
 
 @functools.lru_cache(maxsize=64)
@@ -747,7 +748,7 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
     with _on(cost.device):
         _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, B, N, M, **_compile_time(rec), **meta,
-                              FAST_LOG=_fast_log(cost.dtype))
+                              FAST_LOG=_fast_log(meta["MATH"]))
     finals = _end_values(R, rec, n_len, m_len, meta["DIAG"])
     value = _smin(finals, gamma)
     seed = torch.zeros((B, S), dtype=torch.float64, device=cost.device)
