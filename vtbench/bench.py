@@ -389,17 +389,20 @@ def _kernel_ms(run: Run, device: torch.device, repeat: int) -> float:
     """The median GPU time of one pass: every kernel it runs, the triton kernels and the torch ops
     around them (the reorders of C and E to and from diagonal-major storage, the seeds), summed
     (torch.profiler; the host's share, checks and launches, left out)."""
+    per_pass = [sum(event.device_time_total for event in kernel_events(run, device)) for _ in range(repeat)]
+    return statistics.median(per_pass) / 1e3
+
+
+def kernel_events(run: Run, device: torch.device) -> list:
+    """torch.profiler's CUDA events of one pass, one per kernel name (device_time_total in µs,
+    count): what ``_kernel_ms`` sums, and .ci/gpu-check lists kernel by kernel."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    per_pass = []
-    for _ in range(repeat):
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            run()
-            _sync(device)
-        per_pass.append(sum(event.device_time_total for event in prof.key_averages()
-                            if event.device_type == DeviceType.CUDA))
-    return statistics.median(per_pass) / 1e3
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        run()
+        _sync(device)
+    return [event for event in prof.key_averages() if event.device_type == DeviceType.CUDA]
 
 
 def triton_config_rows(repeat: int, quick: bool = False, device: torch.device = torch.device("cuda")) -> list[Row]:
