@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from vtbench.losses import MILNCE, CaliNCE, InfoNCE, TempCLR, Temperature, VTTwins
+from vtbench.losses.orders import sample_orders
 from vtbench.losses.tda import augment
 
 from . import reference as ref
@@ -187,11 +188,36 @@ def test_tempclr_reports_a_batch_where_no_video_qualifies():
     assert out.loss.item() == pytest.approx(0.3 * clip, rel=1e-9)
 
 
-def test_tempclr_samples_shuffles_when_they_are_many():
+def test_tempclr_samples_shuffles_when_they_are_many(monkeypatch):
     video, text, batch = make_batch(B=2, n=6, m=6, d=4, holes=False)
+    drawn = []
+
+    def recording(*args, **kwargs):
+        drawn.append(sample_orders(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr("vtbench.losses.tempclr.sample_orders", recording)
     torch.manual_seed(0)
-    out = TempCLR(n_pairs=6, n_orders=7)(video.float(), text.float(), batch)  # 719 orders exist
-    assert torch.isfinite(out.loss) and out.stats["align_videos"] == 2
+    out = TempCLR(n_pairs=6, n_orders=7)(video, text, batch)  # 719 orders exist: 7 drawn a video
+    assert out.stats["align_videos"] == 2 and len(drawn) == 2
+    for orders in drawn:
+        shuffles = {tuple(o) for o in orders.tolist()}
+        assert len(shuffles) == 7 and tuple(range(6)) not in shuffles
+    clip = ref.infonce(*valid_pairs(video, text, batch), 1.0)
+    align = [ref.tempclr_align(text[b].tolist(), video[b].tolist(), orders.tolist()) for b, orders in enumerate(drawn)]
+    assert out.loss.item() == pytest.approx(0.3 * clip + 0.7 * sum(align) / 2, rel=1e-9)
+
+
+def test_vt_twins_lengths_survive_low_precision_embeddings():
+    """A length travels to the other processes as a number: 257 clips must stay 257 in bfloat16."""
+    video, text, batch = make_batch(B=2, n=258, m=3, d=4, holes=False)
+    batch["video_mask"][1, 257] = False
+    seen = []
+    loss = VTTwins()
+    scores = loss.scores
+    loss.scores = lambda videos, texts, n_len, m_len: seen.append(n_len.tolist()) or scores(videos, texts, n_len, m_len)
+    loss(video.bfloat16(), text.bfloat16(), batch)
+    assert seen == [[258, 257]]
 
 
 def test_cali_nce_equals_its_reconstruction(tiny):

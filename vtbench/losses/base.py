@@ -145,6 +145,13 @@ def check_number(name: str, value, *, at_least: float | None = None, above: floa
     return float(value)
 
 
+def check_count(name: str, value, at_least: int) -> int:
+    """A hyperparameter that counts something: an int >= ``at_least``; else a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+        raise ValueError(f"{name} must be an int >= {at_least}, got {value!r}")
+    return value
+
+
 def num(x) -> float | torch.Tensor:
     """A stats value: a tensor detached and kept where it is (reading it back here would cost a
     device sync per stat: the trainer reads them all at once), anything else a float."""

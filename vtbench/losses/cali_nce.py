@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, lengths, masked_logsumexp,
-                   num, own_rows, paired_clips, share)
+from .base import (LOCAL, Gather, LossOutput, check_count, check_embeddings, check_number, gather_mask, lengths,
+                   masked_logsumexp, num, own_rows, paired_clips, share)
 from .infonce import Temperature, pair_nce_terms
 
 
@@ -56,12 +56,11 @@ class CaliNCE(nn.Module):
         super().__init__()
         if calibrate and not correspondence:
             raise ValueError("calibrate=True needs correspondence=True (the score that calibrates is learned by it)")
-        for name, value in (("embed_dim", embed_dim), ("head_hidden", head_hidden)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.embed_dim, self.calibrate = embed_dim, calibrate
+        check_count("head_hidden", head_hidden, 1)
+        self.embed_dim, self.calibrate = check_count("embed_dim", embed_dim, 1), calibrate
         self.pc_weight = check_number("pc_weight", pc_weight, at_least=0)
-        self.temperature, self.pc_temperature = Temperature(temperature), Temperature(pc_temperature)
+        self.temperature = Temperature(temperature)
+        self.pc_temperature = Temperature(pc_temperature, name="pc_temperature")
         self.head = CorrespondenceHead(embed_dim, head_hidden) if correspondence else None
         self.predictor = nn.GRU(embed_dim, embed_dim, batch_first=True) if predictive else None
         self.predict = nn.Linear(embed_dim, embed_dim) if predictive else None

@@ -13,14 +13,18 @@ from .base import (LOCAL, Gather, LossOutput, check_embeddings, check_number, ga
 
 class Temperature(nn.Module):
     """The logit scale 1 / tau: a fixed number, or learnable as log(1 / tau) (CLIP-style, capped at
-    100). The cap clamps the parameter itself before each use, as CLIP does after each step: a
-    clamp inside the graph would give it zero gradient above the cap, where it could stick."""
+    100, so a learnable tau starts at 0.01 or above). The cap clamps the parameter itself before
+    each use, as CLIP does after each step: a clamp inside the graph would give it zero gradient
+    above the cap, where it could stick. ``name``: the loss's argument, for its errors."""
 
     MAX_LOG_SCALE = math.log(100.0)
 
-    def __init__(self, temperature: float, learn: bool = False):
+    def __init__(self, temperature: float, learn: bool = False, name: str = "temperature"):
         super().__init__()
-        temperature = check_number("temperature", temperature, above=0)
+        temperature = check_number(name, temperature, above=0)
+        if learn and 1.0 / temperature > math.exp(self.MAX_LOG_SCALE) * (1 + 1e-12):
+            raise ValueError(f"{name} must be >= 0.01 when learned (its scale 1 / {name} is capped at 100), "
+                             f"got {temperature!r}")
         self.fixed = None if learn else 1.0 / temperature
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature))) if learn else None
 

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from ..align import otam, pairwise_cost, soft_dtw
-from .base import LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, num, paired_clips, share
+from .base import (LOCAL, Gather, LossOutput, check_count, check_embeddings, check_number, gather_mask, num, paired_clips,
+                   share)
 from .infonce import Temperature, pair_nce_terms
 from .orders import sample_orders
 
@@ -62,13 +63,14 @@ class TempCLR(nn.Module):
         super().__init__()
         if aligner not in ALIGNERS or shuffle not in SHUFFLES:
             raise ValueError(f"aligner must be one of {ALIGNERS} and shuffle one of {SHUFFLES}, got {aligner!r}, {shuffle!r}")
-        if not 0 <= alpha <= 1 or n_pairs < 2 or n_orders < 1 or not align_temperature > 0:
-            raise ValueError(f"need 0 <= alpha <= 1, n_pairs >= 2, n_orders >= 1, align_temperature > 0; "
-                             f"got {alpha}, {n_pairs}, {n_orders}, {align_temperature}")
-        self.alpha, self.n_pairs, self.n_orders = alpha, n_pairs, n_orders
+        self.alpha = check_number("alpha", alpha, at_least=0)
+        if self.alpha > 1:
+            raise ValueError(f"alpha must be <= 1 (the weight of L_align, 1 - alpha that of L_clip), got {alpha!r}")
+        self.n_pairs, self.n_orders = check_count("n_pairs", n_pairs, 2), check_count("n_orders", n_orders, 1)
         self.gamma = check_number("gamma", gamma, at_least=0)
-        self.aligner, self.shuffle, self.align_temperature = aligner, shuffle, align_temperature
-        self.clip_temperature = Temperature(clip_temperature)
+        self.aligner, self.shuffle = aligner, shuffle
+        self.align_temperature = check_number("align_temperature", align_temperature, above=0)
+        self.clip_temperature = Temperature(clip_temperature, name="clip_temperature")
 
     def distance(self, cost: torch.Tensor) -> torch.Tensor:
         """D(C) for cost (..., n, n) -> (...)."""

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ..align import pairwise_cost, s2dtw
-from .base import LOCAL, Gather, LossOutput, check_embeddings, check_number, gather_mask, lengths, num, own_rows, share
+from .base import (LOCAL, Gather, LossOutput, check_count, check_embeddings, check_number, gather_mask, lengths, num,
+                   own_rows, share)
 from .tda import augment
 
 
@@ -29,8 +30,7 @@ class VTTwins(nn.Module):
                  temperature: float = 1.0, symmetric: bool = False, tda: bool = False,
                  tda_radius: int = 2, tda_sharpness: float = 50.0):
         super().__init__()
-        if isinstance(tda_radius, bool) or not isinstance(tda_radius, int) or tda_radius < 0:
-            raise ValueError(f"tda_radius must be an int >= 0, got {tda_radius!r}")
+        check_count("tda_radius", tda_radius, 0)
         self.gamma = check_number("gamma", gamma, at_least=0)
         self.smooth_gamma = check_number("smooth_gamma", smooth_gamma, at_least=0)
         self.skip_cost = check_number("skip_cost", skip_cost)
@@ -59,8 +59,8 @@ class VTTwins(nn.Module):
         valid = (n_len > 0) & (m_len > 0)  # (B,)
         n_len, m_len = n_len.clamp_min(1), m_len.clamp_min(1)
         all_videos, all_texts = gather(videos), gather(texts)  # (W B, n, d), (W B, m, d)
-        all_n = gather(n_len.to(videos.dtype)).round().long()
-        all_m = gather(m_len.to(videos.dtype)).round().long()
+        all_n = gather(n_len.float()).round().long()  # float32, exact to 2^24 (bf16 would round 257 to 256)
+        all_m = gather(m_len.float()).round().long()
         all_valid = gather_mask(gather, valid)
         count = all_valid.sum()
         own = torch.arange(b, device=videos.device) + own_rows(gather, b).start
