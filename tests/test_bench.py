@@ -35,6 +35,13 @@ def test_small_times_and_ratios_keep_their_digits():
     assert "| w | peer | 190.0 | 5.0 |" in lines[6]
 
 
+def test_the_note_explains_a_bound_s_ratio_only_when_the_table_has_one():
+    rows = [bench.Row("w", "vtbench", ms=2.0, reference=True), bench.Row("w", "peer", ms=4.0)]
+    assert "a bound's" not in bench.markdown(rows, torch.device("cpu"), 1)
+    rows.append(bench.Row("w", f"{bench.BOUND} (12 bytes per cell)", ms=0.04))
+    assert "a bound's 0.02: vtbench takes 50 times the bound" in bench.markdown(rows, torch.device("cpu"), 1)
+
+
 def test_triton_configs_needs_a_gpu_on_the_command_line(capsys):
     with pytest.raises(SystemExit):
         bench.main(["triton-configs"])
