@@ -108,8 +108,9 @@ def test_torchrun_training_matches_one_process(tmp_path):
             "--set", "progress=false", "--set", "save_every=2"]
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "vtbench", "train", *args,
-                    "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300, capture_output=True)
+    ddp = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "vtbench", "train", *args,
+                          "--out", str(tmp_path / "ddp")], check=True, env=env, timeout=300, capture_output=True, text=True)
+    assert ddp.stdout.count("trained vt-twins for 4 steps") == 1, ddp.stdout  # rank 0 says it, once
     subprocess.run([sys.executable, "-m", "vtbench", "train", *args, "--out", str(tmp_path / "one")],
                    check=True, env=env, timeout=300, capture_output=True)
     a, b = checkpoint.load(tmp_path / "ddp"), checkpoint.load(tmp_path / "one")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, CheckpointError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"trained {config.method} for {config.steps} steps: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once (from rank 0), not once a process
+        print(f"trained {config.method} for {config.steps} steps: {run_dir}")
     return 0
 
 
