@@ -110,6 +110,8 @@ def test_selected_protocols_and_bad_input(digits, tokenizer):
     assert "0 have that many" in out["few_shot"]["skipped"]  # 4 videos of 4 tasks: no episode
     with pytest.raises(ValueError, match="valid: retrieval"):
         evaluate(model, OneHotDigits(digits), tokenizer, clip_len=4, protocols=["recall"])
+    with pytest.raises(ValueError, match="max_videos must be an int >= 1"):
+        evaluate(model, OneHotDigits(digits), tokenizer, clip_len=4, max_videos=-1)
     with pytest.raises(ValueError, match="empty dataset"):
         evaluate(model, [], tokenizer, clip_len=4)
     captions_only = [{"video_id": "v", "features": torch.zeros(5, 11), "starts": torch.tensor([0.0]),

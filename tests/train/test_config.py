@@ -39,6 +39,12 @@ def test_wrong_types_and_ranges_are_rejected():
         make_config("infonce", "quick", ["batch_size=0"])
     with pytest.raises(ValueError, match=r"\['steps'\] out of range \(steps and sizes >= 1"):
         make_config("infonce", "quick", ["steps=0"])  # a run of 0 steps writes no checkpoint to load
+    with pytest.raises(ValueError, match=r"\['seed', 'data_seed'\] out of range"):
+        make_config("infonce", "quick", ["seed=-1", "data_seed=-2"])
+    with pytest.raises(ValueError, match=r"\['lr', 'weight_decay'\] out of range .*rates finite and >= 0"):
+        make_config("infonce", "quick", ["lr=inf", "weight_decay=inf"])
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, got 'tpu'"):
+        make_config("infonce", "quick", ["device=tpu"])
     with pytest.raises(ValueError, match="shuffle='segments' needs each clip's ground-truth segment"):
         make_config("tempclr", "quick", ["shuffle=segments"])  # the training batches carry none
     with pytest.raises(ValueError, match="expects int"):
@@ -59,3 +65,13 @@ def test_cli_reports_bad_input_with_the_valid_choices(capsys, tmp_path):
     assert "valid: infonce, milnce, vt-twins, tempclr, cali-nce" in capsys.readouterr().err
     assert main(["--method", "infonce", "--set", "colour=red", "--out", str(tmp_path / "x")]) == 2
     assert "valid: " in capsys.readouterr().err
+
+
+def test_a_resume_reports_a_damaged_config_naming_it(capsys, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for text, what in (("{'steps': 3}", "is not a readable run config (JSONDecodeError"), ("[1, 2]", "holds a JSON list")):
+        (run / "config.json").write_text(text)
+        assert main(["--method", "infonce", "--out", str(run), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert str(run / "config.json") in err and what in err, err

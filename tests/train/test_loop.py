@@ -49,6 +49,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tiny,
     assert checkpoint.load(config.out)["step"] == 3
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # a damaged protocol byte
 def test_corrupt_and_foreign_checkpoints_are_clear_errors(tiny, tmp_path):
     run_dir = train(tiny())
     with pytest.raises(CheckpointError, match="of method 'infonce', not 'vt-twins'"):
@@ -58,6 +59,16 @@ def test_corrupt_and_foreign_checkpoints_are_clear_errors(tiny, tmp_path):
     (run_dir / "checkpoint.pt").write_bytes(b"\x00not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupt"):
         load_run(run_dir)
+    torch.save({"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "method": "infonce"}, tmp_path / "ok.pt")
+    good = (tmp_path / "ok.pt").read_bytes()
+    for at in range(0, 160):  # damaged zip headers: each a CheckpointError (KeyError, TypeError, ... inside)
+        damaged = bytearray(good)
+        damaged[at] ^= 0xFF
+        (tmp_path / "damaged.pt").write_bytes(bytes(damaged))
+        try:
+            checkpoint.load(tmp_path / "damaged.pt")
+        except CheckpointError:
+            pass
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a vtbench run"):
         load_run(tmp_path / "other.pt")
@@ -82,6 +93,18 @@ def test_empty_dataset_is_a_clear_error(tiny, monkeypatch):
 def test_a_dataset_without_usable_videos_is_a_clear_error(tiny):
     with pytest.raises(ValueError, match="no video .* gives what 'tempclr' needs"):
         train(tiny("tempclr", n_clips=40, n_pairs=40))
+
+
+def test_a_batch_larger_than_the_usable_videos_is_a_clear_error(tiny):
+    """Drawn with replacement, a video would sit in its own batch twice, each copy the other's negative."""
+    with pytest.raises(ValueError, match=r"batch_size=400 exceeds the \d+ videos .* that give what 'tempclr' needs"):
+        train(tiny("tempclr", batch_size=400))
+
+
+def test_crosstask_takes_an_optional_features_folder(tiny):
+    config = tiny(data="crosstask", data_path="/data/crosstask")
+    assert batches.dataset_kwargs(config) == {"root": "/data/crosstask"}
+    assert batches.dataset_kwargs(config.replace(features_path="/f")) == {"root": "/data/crosstask", "features": "/f"}
 
 
 def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):

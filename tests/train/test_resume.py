@@ -46,6 +46,7 @@ def kill_after_first_checkpoint(run_dir: Path) -> int:
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     killed_at = kill_after_first_checkpoint(tmp_path / "killed")
+    checkpoint_s = checkpoint.load(tmp_path / "killed")["elapsed_s"]
     assert killed_at < 240, "the run finished before it could be killed"
     assert lines(tmp_path / "killed" / checkpoint.METRICS) > killed_at // 10  # lines the resume must drop
     assert main([*ARGS, "--out", str(tmp_path / "killed"), "--resume"]) == 0
@@ -55,6 +56,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     for key in b["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert metrics(tmp_path / "killed") == metrics(tmp_path / "straight")
+    elapsed = [json.loads(line)["elapsed_s"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert elapsed == sorted(elapsed)  # the resumed steps add to the time of those before, not restart from 0
+    assert a["elapsed_s"] >= elapsed[-1] > checkpoint_s
 
 
 def test_checkpoints_leave_the_gpu_rngs_alone(monkeypatch):

@@ -109,6 +109,8 @@ def evaluate(model, dataset, tokenizer, *, clip_len: int, max_words: int | None 
              seed: int = 0) -> dict:
     """Run every protocol the dataset supports (or those named in ``protocols``); a dict of
     results per protocol plus ``meta``. Flatten it for tables with :func:`flatten_metrics`."""
+    if max_videos is not None and (isinstance(max_videos, bool) or not isinstance(max_videos, int) or max_videos < 1):
+        raise ValueError(f"max_videos must be an int >= 1 (or None: every video), got {max_videos!r}")
     n = len(dataset) if max_videos is None else min(len(dataset), max_videos)
     if n == 0:
         raise ValueError("cannot evaluate on an empty dataset")

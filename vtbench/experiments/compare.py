@@ -17,7 +17,6 @@ import argparse
 import csv
 import dataclasses
 import io
-import json
 import math
 import shlex
 import sys
@@ -31,7 +30,7 @@ from ..eval.suite import flatten_metrics
 from ..losses import LOSSES
 from ..train import TrainConfig, make_config, parse_overrides, train, valid_keys
 from ..io import atomic_write
-from ..train.checkpoint import CONFIG, CheckpointError
+from ..train.checkpoint import CONFIG, CheckpointError, read_config
 from ..train.config import PRESET_NAMES
 from .evaluate import eval_dataset, evaluate_loaded, evaluate_run, untrained_run, write_json
 
@@ -84,7 +83,7 @@ def check_reusable(run_dir: Path, config: TrainConfig) -> None:
     saved_path = run_dir / CONFIG
     if not saved_path.is_file():
         return
-    saved, wanted = json.loads(saved_path.read_text()), config.to_dict()
+    saved, wanted = read_config(saved_path), config.to_dict()
     changed = sorted(k for k in wanted if k not in COSMETIC and saved.get(k) != wanted[k])
     if changed:
         diff = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} here" for k in changed)

@@ -39,13 +39,14 @@ def dataset_kwargs(config: TrainConfig) -> dict:
     if config.data == "narrated-digits":
         return {"seed": config.data_seed, "preset": config.data_preset or None, "noise": config.data_noise}
     paths = {"howto100m": ("captions", "features"), "youcook2": ("csv_or_json", "features"),
-             "msrvtt": ("csv", "features"), "crosstask": ("root", None)}
+             "msrvtt": ("csv", "features"), "crosstask": ("root", "features")}
     if config.data not in paths:
         raise ValueError(f"unknown dataset {config.data!r}; valid: narrated-digits, {', '.join(paths)}")
     first, second = paths[config.data]
-    if not config.data_path or (second and not config.features_path):
-        raise ValueError(f"data={config.data!r} needs --set data_path=... " + ("and features_path=..." if second else ""))
-    return {first: config.data_path, **({second: config.features_path} if second else {})}
+    optional = config.data == "crosstask"  # its features default to root/features
+    if not config.data_path or not (config.features_path or optional):
+        raise ValueError(f"data={config.data!r} needs --set data_path=... and features_path=...")
+    return {first: config.data_path, **({second: config.features_path} if config.features_path else {})}
 
 
 def corpus(dataset) -> list[str]:
@@ -74,6 +75,10 @@ def load_training_data(config: TrainConfig, tokenizer: Tokenizer | None = None) 
     if len(eligible) == 0:
         raise ValueError(f"no video of the {config.data!r} train split gives what {config.method!r} needs "
                          f"(sampler {sampler!r} with {options}); e.g. lower n_clips")
+    if len(eligible) < config.batch_size:  # a batch would hold a video twice, each copy the other's negative
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {len(eligible)} videos of the {config.data!r} "
+                         f"train split that give what {config.method!r} needs (sampler {sampler!r} with {options}); "
+                         f"lower batch_size")
     return TrainingData(dataset, tokenizer, sampler, options, int(dataset[0]["features"].shape[-1]), eligible)
 
 
@@ -103,7 +108,7 @@ def batch_for_step(data: TrainingData, config: TrainConfig, step: int, rank: int
         raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world_size} processes")
     per_process = config.batch_size // world_size
     size = len(data.eligible)
-    draw = np.random.default_rng([config.seed, step]).choice(size, config.batch_size, replace=size < config.batch_size)
+    draw = np.random.default_rng([config.seed, step]).choice(size, config.batch_size, replace=False)
     videos = data.eligible[draw]
     slots = range(rank * per_process, (rank + 1) * per_process)
     sample = get_sampler(data.sampler)

@@ -3,9 +3,7 @@ the old one), so a run killed at any moment leaves either the previous checkpoin
 from __future__ import annotations
 
 import json
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +41,32 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(run_dir: Path, *, step: int, config: dict, model, loss, optimizer, scheduler, tokenizer,
-         metrics_lines: int, model_args: dict, interval: dict) -> Path:
+         metrics_lines: int, model_args: dict, interval: dict, elapsed_s: float = 0.0) -> Path:
     """Write run_dir/checkpoint.pt atomically (and config.json beside it). ``interval``: the
-    metrics accumulated since the last log line, so a resumed run logs the same numbers."""
+    metrics accumulated since the last log line, so a resumed run logs the same numbers;
+    ``elapsed_s``: the wall time of the ``step`` steps so far, so a resumed run keeps counting."""
     state = {
         "format": FORMAT, "version": VERSION, "method": config["method"], "step": step, "config": config,
         "model": model.state_dict(), "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "rng": rng_state(), "tokenizer": tokenizer.state_dict(),
         "metrics_lines": metrics_lines, "model_args": model_args,
-        "interval": interval,
+        "interval": interval, "elapsed_s": float(elapsed_s),
     }
     path = Path(run_dir) / CHECKPOINT
     atomic_write(path, lambda f: torch.save(state, f))
     atomic_write(Path(run_dir) / CONFIG, lambda f: f.write(json.dumps(config, indent=2).encode()))
     return path
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """A run's config.json as a dict; CheckpointError naming the file if it is not a JSON object."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path} is not a readable run config ({type(err).__name__}: {err})") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{path} is not a run config: it holds a JSON {type(values).__name__}, not an object")
+    return values
 
 
 def load(path: Path, method: str | None = None) -> dict[str, Any]:
@@ -69,7 +79,7 @@ def load(path: Path, method: str | None = None) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # never runs code from the file
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
+    except Exception as err:  # damaged bytes surface as any of a dozen types (KeyError, TypeError, ...)
         raise CheckpointError(f"{path} is corrupt or not a checkpoint ({type(err).__name__}: {err})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a vtbench run checkpoint")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from ..losses import LOSSES
-from .checkpoint import CONFIG, CheckpointError
+from .checkpoint import CONFIG, CheckpointError, read_config
 from .config import PRESET_NAMES, TrainConfig, make_config, parse_overrides
 from .loop import TrainingDiverged, train
 
@@ -35,7 +34,7 @@ def resolve(args) -> TrainConfig:
         overrides["seed"] = args.seed
     saved = Path(out) / CONFIG
     if args.resume and saved.exists():
-        values = json.loads(saved.read_text())
+        values = read_config(saved)
         if values.get("method") != args.method:
             raise CheckpointError(f"{out} holds a run of method {values.get('method')!r}, not {args.method!r}")
         return TrainConfig.from_dict({**values, **overrides, "out": out})

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 from ..losses import LOSSES, loss_parameters
 
@@ -148,11 +151,17 @@ def _check_values(cfg: TrainConfig) -> None:
     positive = ("steps", "n_clips", "clip_len", "n_candidates", "max_words", "batch_size", "embed_dim", "hidden_dim",
                 "word_dim", "save_every", "log_every")
     bad = [k for k in positive if getattr(cfg, k) < 1]
-    bad += [k for k in ("warmup_steps", "context_layers", "threads") if getattr(cfg, k) < 0]
-    bad += [k for k in ("lr", "weight_decay", "grad_clip", "data_noise") if not getattr(cfg, k) >= 0]
+    bad += [k for k in ("warmup_steps", "context_layers", "threads", "seed", "data_seed") if getattr(cfg, k) < 0]
+    bad += [k for k in ("lr", "weight_decay", "grad_clip", "data_noise")
+            if not (math.isfinite(getattr(cfg, k)) and getattr(cfg, k) >= 0)]
     if bad:
         raise ValueError(f"config key(s) {bad} out of range (steps and sizes >= 1, warmup_steps, context_layers, "
-                         f"threads and rates >= 0)")
+                         f"threads and seeds >= 0, rates finite and >= 0)")
+    if cfg.device != "auto":
+        try:
+            torch.device(cfg.device)
+        except RuntimeError:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}") from None
     if cfg.schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg.schedule!r}")
     if cfg.method == "tempclr" and cfg.n_clips < cfg.loss_args["n_pairs"]:

@@ -111,14 +111,14 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
     objective = Objective(model, loss).to(ctx.device)
     optimizer = torch.optim.AdamW(objective.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
-    start = 0
+    start, trained_s = 0, 0.0  # trained_s: the wall time of the steps before ``start`` (earlier sessions)
     if state is not None:
         model.load_state_dict(state["model"])
         loss.load_state_dict(state["loss"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
-        start = state["step"]
+        start, trained_s = state["step"], float(state.get("elapsed_s", 0.0))
     metrics = Metrics(run_dir / checkpoint.METRICS, ctx.is_main, keep=state["metrics_lines"] if state else 0)
     if ctx.is_main and len(data.eligible) < len(data.dataset):
         left_out = len(data.dataset) - len(data.eligible)
@@ -131,7 +131,8 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
         if ctx.is_main:
             checkpoint.save(run_dir, step=step, config=config.to_dict(), model=model, loss=loss, optimizer=optimizer,
                             scheduler=scheduler, tokenizer=data.tokenizer, metrics_lines=metrics.lines,
-                            model_args={"input_dim": data.input_dim}, interval=interval.state())
+                            model_args={"input_dim": data.input_dim}, interval=interval.state(),
+                            elapsed_s=trained_s + time.perf_counter() - began)
         distributed.barrier(ctx)
 
     if ctx.is_main:
@@ -149,9 +150,9 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
         bar.set_postfix(loss=f"{value:.4f}", refresh=False)  # drawn at tqdm's own pace
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
-            elapsed = time.perf_counter() - began
+            elapsed = time.perf_counter() - began  # this session's; elapsed_s counts the whole run's steps
             metrics.append({"step": done, **interval.flush(), "lr": optimizer.param_groups[0]["lr"],
-                            "elapsed_s": elapsed, "steps_per_s": (done - start) / elapsed})
+                            "elapsed_s": trained_s + elapsed, "steps_per_s": (done - start) / elapsed})
         if done % config.save_every == 0 or done == config.steps:
             save(done)
     if start >= config.steps and ctx.is_main:
