@@ -57,6 +57,48 @@ def test_corrupt_file_reads_as_no_cache(tmp_path, damage):
     assert cache.load_arrays(path) is None
 
 
+@pytest.mark.parametrize("header, offset, mask", [
+    (b"PK\x01\x02", 8, 0x01),  # central directory: the 'encrypted' flag (zipfile raised RuntimeError)
+    (b"PK\x01\x02", 6, 0xFF),  # central directory: 'version needed to extract' (NotImplementedError)
+    (b"PK\x01\x02", 10, 0xFF),  # central directory: the compression method
+])
+def test_damaged_zip_header_reads_as_no_cache(tmp_path, header, offset, mask):
+    path = cache.save_arrays(tmp_path / "c.npz", {"x": np.arange(5.0)}, {"k": 1})
+    data = bytearray(path.read_bytes())
+    data[data.find(header) + offset] ^= mask
+    path.write_bytes(bytes(data))
+    assert cache.load_arrays(path) is None
+
+
+def test_any_flipped_header_byte_reads_as_no_cache_or_the_same_cache(tmp_path):
+    """Every byte of the zip headers (local headers, central directory, end record), flipped two ways.
+
+    zipfile reads the central directory, so some local-header damage is harmless; the names x and y
+    are one bit apart, so a flip can make two members share a name."""
+    path = cache.save_arrays(tmp_path / "c.npz", {"x": np.arange(5.0), "y": np.ones((2, 3), np.float32)}, {"k": [1]})
+    original = path.read_bytes()
+    expected = cache.load_arrays(path)
+    local = [i for i in range(len(original)) if original.startswith(b"PK\x03\x04", i)]
+    headers = [i for start in local for i in range(start, start + 30)] + list(range(original.find(b"PK\x01\x02"),
+                                                                                    len(original)))
+    for i in headers:
+        for mask in (0x01, 0xFF):
+            data = bytearray(original)
+            data[i] ^= mask
+            path.write_bytes(bytes(data))
+            loaded = cache.load_arrays(path)  # never raises
+            if loaded is not None:
+                assert loaded[1] == expected[1] and loaded[0].keys() == expected[0].keys(), (i, mask)
+                assert all(np.array_equal(loaded[0][k], expected[0][k]) for k in expected[0]), (i, mask)
+
+
+def test_interrupt_while_reading_is_not_swallowed(tmp_path, monkeypatch):
+    path = cache.save_arrays(tmp_path / "c.npz", {"x": np.arange(5.0)}, {"k": 1})
+    monkeypatch.setattr(cache.np, "load", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        cache.load_arrays(path)
+
+
 def test_dataset_cache_equals_fresh_generation(tmp_path):
     cached = NarratedDigits("val", cache_dir=tmp_path, **SMALL)
     files = list(tmp_path.glob("narrated-digits-val-*.npz"))

@@ -140,6 +140,34 @@ def test_feature_file_broken_after_construction_never_crashes_an_epoch(howto):
         ds[1]
 
 
+def test_feature_widths_other_than_the_datasets_are_skipped_and_named(howto):
+    root, captions = howto
+    feats(root / "features", "wide", 25, D=16)
+    feats(root / "features", "wide_unusable", 25, D=16)  # no usable caption: does not count towards D
+    captions["wide"] = {"start": [1], "end": [5], "text": ["fold"]}
+    captions["wide_unusable"] = {"start": [9], "end": [5], "text": ["reversed"]}
+    with pytest.warns(UserWarning) as record:
+        ds = HowTo100M(write_json(root / "caps.json", captions), root / "features")
+    messages = " | ".join(str(w.message) for w in record)
+    assert ds.skipped == {"start > end": 1, "no usable captions": 1, "feature width mismatch": 1}
+    assert "wide.npy (D = 16, the dataset's D = 8)" in messages
+    assert ds.feature_dim == 8 and [it["features"].shape[1] for it in ds] == [8, 8]
+    for first, second, dim in (("vid_a", "wide", 8), ("wide", "vid_a", 16)):  # a tie: the first video's D
+        tie = {first: captions[first], second: captions[second]}
+        with pytest.warns(UserWarning, match=f"{second}.npy .D = {24 - dim}, the dataset's D = {dim}"):
+            ds = HowTo100M(write_json(root / "tie.json", tie), root / "features")
+        assert ds.feature_dim == dim and [it["video_id"] for it in ds] == [first]
+
+
+def test_feature_width_changed_after_construction_is_unreadable_at_load_time(howto):
+    root, captions = howto
+    ds = HowTo100M(write_json(root / "caps.json", captions), root / "features")
+    feats(root / "features", "vid_a", 30, D=16)  # same T, other D
+    with pytest.warns(UserWarning, match=r"vid_a.npy unreadable \(shape \(30, 16\)"):
+        item = ds[0]
+    assert item["video_id"] == "vid_b" and ds.skipped["unreadable at load time"] == 1
+
+
 # -- YouCook2 -------------------------------------------------------------------------------
 
 def test_youcook2_csv(tmp_path):
@@ -160,6 +188,40 @@ def test_youcook2_csv(tmp_path):
     a, b = ds[0], ds[1]
     check_item(a, 40)
     assert a["texts"] == ["cut the onion", "add the salt"] and a["task"] == 101 and b["texts"] == ["fry it"]
+
+
+def test_csv_rows_with_extra_fields_are_malformed_and_named(tmp_path):
+    """An unquoted comma in the text adds a field: the row is skipped, not its text cut short."""
+    feats(tmp_path / "f", "yc1", 40)
+    (tmp_path / "val.csv").write_text(
+        "video_id,task,start,end,text\n"
+        "yc1,101,2,8,cut the onion\n"
+        "\n"
+        "yc1,101,10,14,cut the onion, then fry it\n"
+        "yc1,101,20,30,\"add salt, pepper\"\n")
+    with pytest.warns(UserWarning, match=r"'malformed row', first in .*val.csv \(line 4: 6 fields, the header has 5"):
+        ds = YouCook2(tmp_path / "val.csv", tmp_path / "f")
+    assert ds.skipped == {"malformed row": 1} and ds[0]["texts"] == ["cut the onion", "add salt, pepper"]
+    (tmp_path / "msrvtt.csv").write_text("key,vid_key,video_id,sentence\nret0,msr0,yc1,a man, singing\n"
+                                         "ret1,msr0,yc1,a woman\n")
+    with pytest.warns(UserWarning, match=r"msrvtt.csv \(line 2: 5 fields"):
+        ds = MSRVTT(tmp_path / "msrvtt.csv", tmp_path / "f")
+    assert ds.skipped == {"malformed row": 1} and [it["texts"] for it in ds] == [["a woman"]]
+
+
+def test_csv_with_a_byte_order_mark_reads(tmp_path):
+    feats(tmp_path / "f", "yc1", 40)
+    (tmp_path / "val.csv").write_bytes("video_id,task,start,end,text\nyc1,101,2,8,cut the onion\n".encode("utf-8-sig"))
+    assert YouCook2(tmp_path / "val.csv", tmp_path / "f")[0]["texts"] == ["cut the onion"]
+
+
+def test_youcook2_csv_rejects_a_subset(tmp_path):
+    feats(tmp_path / "f", "yc1", 40)
+    (tmp_path / "val.csv").write_text("video_id,task,start,end,text\nyc1,101,2,8,cut the onion\n")
+    with pytest.raises(ValueError, match=r"val.csv: subset='no-such-subset' applies to the official JSON only"):
+        YouCook2(tmp_path / "val.csv", tmp_path / "f", subset="no-such-subset")
+    assert len(YouCook2(tmp_path / "val.csv", tmp_path / "f")) == 1
+    assert len(build_dataset("youcook2", "test", csv_or_json=tmp_path / "val.csv", features=tmp_path / "f")) == 1
 
 
 def test_youcook2_csv_missing_columns_or_unreadable_raises(tmp_path):

@@ -58,6 +58,20 @@ def test_tempclr_non_overlapping_in_order_or_dropped():
     assert batch["dropped"] == 1 and batch["video"].shape[0] == 1
 
 
+@pytest.mark.parametrize("jitter", [False, True])
+def test_tempclr_clips_of_back_to_back_short_captions_do_not_overlap(jitter):
+    """Captions [10, 11] and [11, 12] are disjoint, but 4-row clips centred on them are not."""
+    assert SAMPLERS["tempclr"](make_item([(10, 11), (11, 12)]), 0, n=2, clip_len=4, jitter=jitter) is None
+    spans = [(10, 11), (11, 12), (12, 13), (13, 14), (14, 15), (15, 16), (20, 30), (30, 31), (38.6, 39)]
+    for seed in range(30):
+        s = SAMPLERS["tempclr"](make_item(spans), seed, n=4, clip_len=4, jitter=jitter)
+        times = s["clip_times"]
+        assert (times[1:, 0] >= times[:-1, 1]).all(), (seed, times.tolist())
+        assert [rows(clip) for clip in s["clips"]] == [list(range(int(a), int(b))) for a, b in times.tolist()]
+        starts = [spans[int(t.split()[1])][0] for t in s["texts"]]
+        assert starts == sorted(starts)
+
+
 def test_milnce_candidates_are_the_k_nearest_captions():
     item = make_item(SPANS)
     s = SAMPLERS["milnce"](item, np.random.default_rng(1), n=2, k=3, clip_len=2)
@@ -181,3 +195,5 @@ def test_samples_are_consistent(spans, T, name, n, clip_len, seed):
     assert s["pair"].shape == (mb,) and ((s["pair"] >= -1) & (s["pair"] < nb)).all()
     if name == "milnce":
         assert s["candidates"].shape[0] == nb and (s["candidates"] < mb).all()
+    if name == "tempclr":
+        assert (s["clip_times"][1:, 0] >= s["clip_times"][:-1, 1]).all()

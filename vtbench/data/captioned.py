@@ -8,18 +8,21 @@ Bad input never crashes an epoch. Everything that can be checked cheaply is chec
 construction (feature files are opened memory-mapped to read their shape, not loaded); an entry
 that fails is left out, counted in ``ds.skipped`` (a Counter by reason) and reported in one
 warning per reason that names the offending file. When nothing usable remains, the constructor
-raises ``ValueError`` naming the input. Reasons, and what each counts:
+raises ``ValueError`` naming the input. Every item has the dataset's width ``ds.feature_dim``: the
+D of most usable videos (on a tie, of the first of them). Reasons, and what each counts:
 
 =========================  ====================================================================
 missing feature file       videos whose ``<video_id>.npy`` does not exist
 unreadable feature file    videos whose feature file is not a numeric 2-D array with T >= 1
 malformed JSON             caption files (folder form) that are not valid JSON
 malformed captions         videos whose caption record lacks equal-length start/end/text lists
-malformed row              CSV rows or annotation lines with missing or non-numeric fields
+malformed row              CSV rows or annotation lines with missing, extra (an unquoted comma?)
+                           or non-numeric fields
 start > end                captions whose start lies after their end
 empty text                 captions whose text is empty or blank
 times beyond features      captions starting before 0 or ending after T + ``time_tolerance``
 no usable captions         videos left with no caption after the checks above
+feature width mismatch     videos otherwise usable whose feature width D is not ``ds.feature_dim``
 missing annotation file    CrossTask videos without ``annotations/<task>_<vid>.csv``
 unknown task               CrossTask videos of a task absent from the task files
 step out of range          CrossTask annotation lines whose step is not in 1..n_steps
@@ -84,11 +87,18 @@ class CaptionedFeatures(Dataset):
 
     def __init__(self, videos: list[RawVideo], features, source, skips: SkipLog, *, time_tolerance: float = 1.0):
         self.features_dir, self.source = Path(features), Path(source)
+        checked = [self._check_video(video, skips, time_tolerance) for video in videos]
+        checked = [entry for entry in checked if entry is not None]
+        # One width for all items: a batch of mixed widths would crash a sampler, naming no file.
+        widths = Counter(entry["dim"] for entry in checked)  # most_common: ties in first-seen order
+        self.feature_dim: int | None = widths.most_common(1)[0][0] if widths else None
         self.entries: list[dict] = []
-        for video in videos:
-            entry = self._check_video(video, skips, time_tolerance)
-            if entry is not None:
+        for entry in checked:
+            if entry["dim"] == self.feature_dim:
                 self.entries.append(entry)
+            else:
+                skips.add("feature width mismatch", entry["path"],
+                          f"D = {entry['dim']}, the dataset's D = {self.feature_dim}")
         self.skipped: Counter = skips.counts
         self._skips = skips
         skips.warn()
@@ -97,15 +107,17 @@ class CaptionedFeatures(Dataset):
 
     def _check_video(self, video: RawVideo, skips: SkipLog, tol: float) -> dict | None:
         path = self.features_dir / f"{video.video_id}.npy"
-        n_rows = feature_rows(path, skips)
-        if n_rows is None:
+        shape = feature_shape(path, skips)
+        if shape is None:
             return None
+        n_rows, dim = shape
         captions = _check_captions(video, self.raw_captions(video, n_rows), n_rows, tol, skips)
         if not captions:
             skips.add("no usable captions", video.source, video.video_id)
             return None
         captions.sort(key=lambda c: (c.start, c.end))
-        return {"video_id": video.video_id, "path": path, "n_rows": n_rows, "captions": captions, **video.extras}
+        return {"video_id": video.video_id, "path": path, "n_rows": n_rows, "dim": dim, "captions": captions,
+                **video.extras}
 
     def raw_captions(self, video: RawVideo, n_rows: int) -> list:
         """The video's (start, end, text[, step]) tuples; a loader may need T to make them."""
@@ -121,8 +133,9 @@ class CaptionedFeatures(Dataset):
             entry = self.entries[(i + j) % len(self.entries)]
             try:
                 features = np.load(entry["path"], allow_pickle=False)
-                if features.ndim != 2 or len(features) != entry["n_rows"]:
-                    raise ValueError(f"shape {features.shape}, expected ({entry['n_rows']}, D)")
+                if features.shape != (entry["n_rows"], self.feature_dim) or features.dtype.kind not in "fiu":
+                    raise ValueError(f"shape {features.shape}, dtype {features.dtype}, "
+                                     f"expected ({entry['n_rows']}, {self.feature_dim}) numeric")
                 features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             except (OSError, ValueError, EOFError) as err:
                 self._skips.add("unreadable at load time", entry["path"], str(err))
@@ -149,11 +162,11 @@ class CaptionedFeatures(Dataset):
         return f"{type(self).__name__}({self.source}, videos={len(self)}, skipped={dict(self.skipped)})"
 
 
-_INTERNAL = {"video_id", "path", "n_rows", "captions"}  # entry keys that are not item keys
+_INTERNAL = {"video_id", "path", "n_rows", "dim", "captions"}  # entry keys that are not item keys
 
 
-def feature_rows(path: Path, skips: SkipLog) -> int | None:
-    """T of a (T, D) numeric feature file, read from its header only; None (and counted) if unusable."""
+def feature_shape(path: Path, skips: SkipLog) -> tuple[int, int] | None:
+    """(T, D) of a numeric feature file, read from its header only; None (and counted) if unusable."""
     if not path.is_file():
         skips.add("missing feature file", path)
         return None
@@ -166,7 +179,7 @@ def feature_rows(path: Path, skips: SkipLog) -> int | None:
     if not ok:
         skips.add("unreadable feature file", path, detail)
         return None
-    return int(array.shape[0])
+    return int(array.shape[0]), int(array.shape[1])
 
 
 def _check_captions(video: RawVideo, captions: list, n_rows: int, tol: float, skips: SkipLog) -> list[Caption]:
@@ -198,16 +211,24 @@ def read_json(path: Path):
         raise ValueError(f"{path}: not readable JSON ({err})") from err
 
 
-def read_csv(path: Path, required: tuple[str, ...]) -> list[dict]:
-    """Rows of a CSV with a header holding ``required`` columns (ValueError naming the file if not)."""
+def read_csv(path: Path, required: tuple[str, ...], skips: SkipLog) -> list[tuple[int, dict]]:
+    """(line, row) of a CSV with a header holding ``required`` columns (ValueError naming the file if
+    not). Rows with more fields than the header (an unquoted comma) are counted as "malformed row"."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel's) is not a name
             reader = csv.DictReader(f)
-            rows = list(reader)
+            rows = [(reader.line_num, row) for row in reader]  # the line a row ends on
             columns = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path}: not a readable CSV ({err})") from err
     missing = [c for c in required if c not in columns]
     if missing:
         raise ValueError(f"{path}: missing CSV columns {missing} (has {columns})")
-    return rows
+    kept = []
+    for line, row in rows:
+        if None in row:  # DictReader puts the fields past the header's under the key None
+            skips.add("malformed row", path, f"line {line}: {len(columns) + len(row[None])} fields, "
+                                             f"the header has {len(columns)} (an unquoted comma?)")
+        else:
+            kept.append((line, row))
+    return kept

@@ -27,7 +27,7 @@ class HowTo100M(CaptionedFeatures):
         skips = SkipLog(type(self).__name__)
         captions = Path(captions)
         records = _caption_folder(captions, skips) if captions.is_dir() else _caption_file(captions)
-        ids = list(records) if video_list is None else _read_video_list(Path(video_list))
+        ids = list(records) if video_list is None else _read_video_list(Path(video_list), skips)
         videos = []
         for vid in ids:
             if vid not in records:
@@ -62,8 +62,8 @@ def _caption_folder(folder: Path, skips: SkipLog) -> dict:
     return records
 
 
-def _read_video_list(path: Path) -> list[str]:
-    rows = read_csv(path, ())
+def _read_video_list(path: Path, skips: SkipLog) -> list[str]:
+    rows = [row for _, row in read_csv(path, (), skips)]
     if rows and "video_id" in rows[0]:
         return [r["video_id"] for r in rows if r.get("video_id")]
     if rows and "video_path" in rows[0]:
@@ -74,14 +74,17 @@ def _read_video_list(path: Path) -> list[str]:
 class YouCook2(CaptionedFeatures):
     """YouCook2 captions from the MIL-NCE/VT-TWINS CSV (video_id, task, start, end, text) or the
     official JSON (``["database"][vid]["annotations"][k]`` with ``segment`` and ``sentence``;
-    ``subset`` keeps one of its subsets, e.g. "validation"). Items add ``task`` (the recipe type)
-    when it is an integer."""
+    ``subset`` keeps one of its subsets, e.g. "validation"; a CSV is one split, so ``subset`` must
+    stay None). Items add ``task`` (the recipe type) when it is an integer."""
 
     def __init__(self, csv_or_json, features, *, subset: str | None = None, time_tolerance: float = 1.0):
         skips = SkipLog(type(self).__name__)
         path = Path(csv_or_json)
         if path.suffix.lower() == ".json":
             videos = _youcook2_json(path, subset, skips)
+        elif subset is not None:
+            raise ValueError(f"{path}: subset={subset!r} applies to the official JSON only; "
+                             f"a CSV holds one split (pass subset=None)")
         else:
             videos = _youcook2_csv(path, skips)
         super().__init__(videos, features, path, skips, time_tolerance=time_tolerance)
@@ -96,7 +99,7 @@ def _task_extra(task) -> dict:
 
 def _youcook2_csv(path: Path, skips: SkipLog) -> list[RawVideo]:
     videos: dict[str, RawVideo] = {}
-    for line, row in enumerate(read_csv(path, ("video_id", "start", "end", "text")), start=2):
+    for line, row in read_csv(path, ("video_id", "start", "end", "text"), skips):
         try:
             vid, start, end = row["video_id"].strip(), float(row["start"]), float(row["end"])
             text = row["text"] if row["text"] is not None else ""
@@ -244,7 +247,7 @@ class MSRVTT(CaptionedFeatures):
         skips = SkipLog(type(self).__name__)
         path = Path(csv)
         videos = []
-        for line, row in enumerate(read_csv(path, ("video_id", "sentence")), start=2):
+        for line, row in read_csv(path, ("video_id", "sentence"), skips):
             vid = (row.get("video_id") or "").strip()
             if not vid:
                 skips.add("malformed row", path, f"line {line}: no video_id")

@@ -4,7 +4,7 @@
 sample is a dict ``clips (n, clip_len, D)``, ``clip_times (n, 2)``, ``texts`` (m), ``pair (m,)``
 (index of the clip paired with each caption, -1 none), ``video_id`` and for MIL-NCE
 ``candidates (n, K)``. ``None`` means the item cannot give what the method needs (no caption, or
-for TempCLR fewer than n non-overlapping captions); :func:`collate` drops and counts those.
+for TempCLR fewer than n non-overlapping clip/caption pairs); :func:`collate` drops and counts those.
 
 A clip is a fixed window of ``clip_len`` feature rows centred in its caption's span (or placed at
 random inside it with ``jitter=True``), clamped to the video; a video shorter than ``clip_len``
@@ -45,6 +45,17 @@ def clip_start(start: float, end: float, clip_len: int, n_rows: int, rng=None) -
     return int(np.clip(np.floor(first + 0.5), 0, max(n_rows - clip_len, 0)))
 
 
+def _clip_rows(start: float, end: float, clip_len: int, n_rows: int, jitter: bool) -> tuple[int, int]:
+    """The rows [first, stop) that the clip of the span [start, end] may cover: its one window, or
+    with ``jitter`` the union of the windows that :func:`clip_start` can draw."""
+    if jitter and end - start > clip_len:  # the extremes of rng.uniform(start, end - clip_len), rounded and clamped
+        lowest = clip_start(start, start + clip_len, clip_len, n_rows)
+        highest = clip_start(end - clip_len, end, clip_len, n_rows)
+    else:
+        lowest = highest = clip_start(start, end, clip_len, n_rows)
+    return lowest, highest + clip_len
+
+
 def _sample(item: dict, captions: np.ndarray, clip_spans: np.ndarray, clip_len: int, jitter: bool, rng) -> dict:
     """Clips for the (start, end) rows of ``clip_spans``; ``captions`` indexes the item's texts."""
     features = item["features"]  # (T, D)
@@ -82,18 +93,23 @@ def vt_twins(item: dict, rng, *, n: int = 8, clip_len: int = 4, jitter: bool = F
 
 @register("tempclr")
 def tempclr(item: dict, rng, *, n: int = 5, clip_len: int = 4, jitter: bool = False) -> dict | None:
-    """n non-overlapping captions in temporal order, each with its clip; None if the video has fewer.
+    """n non-overlapping clip/caption pairs in temporal order; None if the video has fewer.
 
-    The candidates are a largest non-overlapping set (earliest-end-first interval scheduling); n of
-    them are drawn at random, kept in temporal order.
+    Both the captions and their clips must be disjoint: the clips of short back-to-back captions
+    would share rows. The candidates are picked earliest caption end first, each caption kept when
+    it starts after the last kept one ends and its clip's rows (all its jittered windows, with
+    ``jitter``) start after the last kept clip's; n of them are drawn at random, kept in temporal
+    order. Which videos give None does not depend on ``rng``.
     """
     rng = np.random.default_rng(rng)
     _, starts, ends = _time_order(item)
-    disjoint, last_end = [], -np.inf
+    n_rows = len(item["features"])
+    disjoint, last_end, last_stop = [], -np.inf, -np.inf
     for i in np.lexsort((starts, ends)):
-        if starts[i] >= last_end:
+        first, stop = _clip_rows(starts[i], ends[i], clip_len, n_rows, jitter)
+        if starts[i] >= last_end and first >= last_stop:
             disjoint.append(i)
-            last_end = ends[i]
+            last_end, last_stop = ends[i], stop
     if len(disjoint) < n:
         return None
     chosen = np.asarray(disjoint)[np.sort(rng.choice(len(disjoint), size=n, replace=False))]
