@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from vtbench.align import backends, drop_dtw, dtw_path, otam, pairwise_cost, s2dtw, s2dtw_grid, smooth_cost, soft_dtw, soft_dtw_alignment
+from vtbench.align import (DROP_DTW, SOFT_DTW, Move, Recursion, backends, drop_dtw, dtw_path, otam, pairwise_cost, s2dtw,
+                           s2dtw_grid, smooth_cost, soft_dtw, soft_dtw_alignment, solve, solve_alignment, value_checks)
 
 C = torch.rand(4, 5)
 
@@ -28,6 +29,11 @@ C = torch.rand(4, 5)
         (lambda: drop_dtw(C, torch.rand(7)), "drop_cost must broadcast"),
         (lambda: drop_dtw(C, torch.tensor([0.1, float("nan"), 0.1, 0.1, 0.1])), "drop_cost must be finite"),
         (lambda: drop_dtw(C, torch.ones(5, dtype=torch.int64)), "drop_cost must be a floating-point tensor"),
+        (lambda: drop_dtw(C, True), "drop_cost must be a floating-point tensor or a number, got True"),
+        (lambda: drop_dtw(C, "a"), "drop_cost must be a floating-point tensor or a number, got 'a'"),
+        (lambda: drop_dtw(C, None), "drop_cost must be a floating-point tensor or a number, got None"),
+        (lambda: drop_dtw(C, float("nan")), r"drop_cost must be finite or \+inf"),
+        (lambda: soft_dtw(C, x_lengths="ab"), "x_lengths must be a tensor or sequence of integers, got str"),
         (lambda: smooth_cost(torch.tensor([[1.0, float("nan")]])), "cost must be finite"),
         (lambda: s2dtw_grid(torch.ones(4, 5, dtype=torch.int64)), "cost must be a floating-point tensor"),
         (lambda: smooth_cost(torch.ones(5)), r"cost must have shape \(\.\.\., N, M\)"),
@@ -90,3 +96,71 @@ def test_float32_stays_finite_for_small_gamma_and_large_costs(gamma, backend):
         value = fn(cost)
         (grad,) = torch.autograd.grad(value.sum(), cost)
         assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+
+
+def test_alignments_name_a_cost_that_is_not_a_tensor():
+    for alignment in (soft_dtw_alignment, dtw_path):
+        with pytest.raises(TypeError, match="cost must be a torch.Tensor, got list"):
+            alignment([[1.0, 2.0]])
+
+
+def test_drop_dtw_of_an_empty_batch_is_empty(backend):
+    assert drop_dtw(torch.rand(0, 3, 4), 0.5, backend=backend).shape == (0,)
+
+
+@pytest.mark.parametrize("n_len, m_len, match", [
+    ([4], [5, 5, 5], r"n_len must be an int64 tensor of shape \(3,\)"),
+    ([4, 9, 4], [5, 5, 5], r"n_len must lie in 1..4 \(the grid's size\), got values in 4..9"),
+    ([4, 4, 4], [5, 5, 50000], r"m_len must lie in 1..5"),
+    ([4, 0, 4], [5, 5, 5], r"n_len must lie in 1..4"),
+])
+def test_the_engine_refuses_lengths_beyond_the_grid(backend, n_len, m_len, match):
+    """solve indexes the grid with the lengths: never beyond it (the C++ kernel read and wrote there)."""
+    cost = torch.randn(3, 1, 4, 5, dtype=torch.float64)
+    n_len, m_len = torch.tensor(n_len), torch.tensor(m_len)
+    for run in (solve, solve_alignment):
+        with pytest.raises(ValueError, match=match):
+            run(cost, SOFT_DTW, 0.1, n_len, m_len, backend=backend)
+    if backend == "cpu" and len(n_len) == 3:  # unchecked, the C++ kernel still never leaves the grid
+        with value_checks(False), pytest.raises(RuntimeError, match="outside the grid's 1..4 x 1..5"):
+            solve(cost, SOFT_DTW, 0.1, n_len, m_len, backend=backend)
+    with pytest.raises(ValueError, match=r"cost must be a \(B, S, N, M\) tensor with S = 2"):
+        solve(cost, DROP_DTW, 0.1, torch.tensor([4, 4, 4]), torch.tensor([5, 5, 5]), backend=backend)
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(final=(1,)), r"final must name states in 0..0, got \(1,\)"),
+    (dict(final=()), "final must name states"),
+    (dict(starts=("corner", "left")), "one entry per state"),
+    (dict(starts=("top",)), "starts must be None, 'corner', 'left' or 'left_first'"),
+    (dict(moves=((Move(1, 1, 1),),)), r"each from a state in 0..0"),
+    (dict(moves=((),)), "every state needs moves"),
+])
+def test_a_recursion_that_reads_missing_states_is_refused(fields, match):
+    with pytest.raises(ValueError, match=match):
+        Recursion(**{"name": "bad", "moves": SOFT_DTW.moves, "starts": SOFT_DTW.starts, "final": SOFT_DTW.final, **fields})
+
+
+def test_an_unreachable_pair_gets_no_gradient_soft_or_hard(backend):
+    """Without value checks, a pair whose end cell lies outside the band is +inf: nothing to push back."""
+    cost = torch.rand(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    with value_checks(False):
+        for gamma in (0.1, 0.0):
+            value = soft_dtw(cost, gamma, bandwidth=0, backend=backend)
+            (grad,) = torch.autograd.grad(value.sum(), cost)
+            assert torch.isinf(value).all() and not grad.any(), gamma
+        assert not dtw_path(cost, bandwidth=0, backend=backend).any()
+
+
+def test_a_nan_cost_leaves_the_other_pairs_smoothing_alone(backend):
+    """Without value checks a NaN cost makes its own pair undefined, never another pair (the C++
+    smoothing masked missing neighbours by adding +inf, and NaN + inf is NaN)."""
+    cost = torch.randn(3, 1, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    dirty = cost.clone()
+    dirty[1, 0, 2] = float("nan")
+    with value_checks(False):
+        for gs in (0.1, 0.0):
+            torch.testing.assert_close(smooth_cost(dirty, gs, backend=backend)[[0, 2]],
+                                       smooth_cost(cost, gs, backend=backend)[[0, 2]], rtol=0, atol=0)
+            torch.testing.assert_close(s2dtw(dirty, 0.1, gs, backend=backend)[[0, 2]],
+                                       s2dtw(cost, 0.1, gs, backend=backend)[[0, 2]], rtol=0, atol=0)

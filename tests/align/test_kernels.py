@@ -133,6 +133,21 @@ def test_expected_alignment_properties(backend):
     assert torch.allclose((path * C).sum((-1, -2)), dtw(C, backend=backend))
 
 
+@pytest.mark.parametrize("gamma", [1e-13, 1e-16, 1e-300])
+def test_expected_alignment_stays_a_probability_for_gammas_below_r_s_resolution(gamma, backend):
+    """|R| ~ 30, so R's rounding (~1e-15) exceeds these gammas: weights taken from R (exp((R - C -
+    R_pred) / gamma)) grew to 1e15 and inf; normalised ones give the hard path (ties split)."""
+    C = torch.rand(20, 9, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 10
+    torch.testing.assert_close(soft_dtw_alignment(C, gamma, backend=backend), dtw_path(C, backend=backend),
+                               rtol=0, atol=1e-12)
+    tied = torch.randint(0, 3, (20, 9, 7), generator=torch.Generator().manual_seed(1)).double() * 1e6
+    E = soft_dtw_alignment(tied, gamma, backend=backend)
+    assert (E >= 0).all() and (E <= 1 + 1e-12).all() and (E[:, -1, -1] == 1).all()
+    for d in range(9 + 7 - 1):  # a path crosses each anti-diagonal at most once: the mass on one is <= 1
+        i = torch.arange(max(0, d - 6), min(8, d) + 1)
+        assert (E[:, i, d - i].sum(-1) <= 1 + 1e-12).all(), d
+
+
 def test_expected_alignment_is_the_gradient(backend):
     C = torch.rand(5, 4, dtype=torch.float64)
     via_autograd = expected_alignment(lambda c: soft_dtw(c, 0.3, backend=backend), C)

@@ -61,8 +61,8 @@ def check_cost(cost: torch.Tensor, name: str = "cost", *, allow_inf: bool = Fals
         # a sum that overflows only sends finite costs the long way round
     bad = torch.isnan(cost) | (torch.isinf(cost) if not allow_inf else torch.isneginf(cost))
     if bool(bad.any()):
-        what = "NaN or -inf" if allow_inf else "NaN or inf"
-        raise ValueError(f"{name} must be finite: it holds {int(bad.sum())} {what} value(s)")
+        what, rule = ("NaN or -inf", "finite or +inf") if allow_inf else ("NaN or inf", "finite")
+        raise ValueError(f"{name} must be {rule}: it holds {int(bad.sum())} {what} value(s)")
 
 
 def value_range(t: torch.Tensor) -> tuple:
@@ -93,7 +93,7 @@ def check_lengths(lengths, batch_shape: torch.Size, size: int, name: str, device
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise ValueError(f"{name} must hold integers, got {lengths.dtype}")
         t = lengths.to(device=device, dtype=torch.int64)
-    elif isinstance(lengths, (int, Sequence)):
+    elif isinstance(lengths, (int, Sequence)) and not isinstance(lengths, (str, bytes)):
         t = torch.as_tensor(lengths, device=device)
         if t.is_floating_point() or t.dtype == torch.bool:
             raise ValueError(f"{name} must hold integers, got {t.dtype}")

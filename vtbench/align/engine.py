@@ -11,6 +11,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from . import backends
+from .checks import checking_values, value_range
 from .recursions import Recursion
 
 
@@ -58,6 +59,27 @@ def band_mask(n: int, m: int, bandwidth: int | None, device) -> torch.Tensor | N
     return (i - j).abs() <= bandwidth
 
 
+def _check_problem(cost, rec: Recursion, n_len, m_len, fill=None) -> None:
+    """The shapes solve relies on, and (on the CPU, where reading them costs no sync, unless
+    value_checks(False)) the lengths' values: a kernel indexes the grid with them (the C++ kernel
+    also checks them itself). What the public variants check more kindly."""
+    if not isinstance(cost, torch.Tensor) or cost.dim() != 4 or cost.shape[1] != rec.n_states:
+        raise ValueError(f"cost must be a (B, S, N, M) tensor with S = {rec.n_states} (the states of {rec.name!r}), "
+                         f"got {tuple(cost.shape) if isinstance(cost, torch.Tensor) else type(cost).__name__}")
+    B, _, N, M = cost.shape
+    if fill is not None:
+        N, M = 2 * N + 1, 2 * M + 1
+    for name, lengths, size in (("n_len", n_len, N), ("m_len", m_len, M)):
+        if not isinstance(lengths, torch.Tensor) or lengths.dtype != torch.int64 or tuple(lengths.shape) != (B,):
+            raise ValueError(f"{name} must be an int64 tensor of shape ({B},), got "
+                             + (f"{lengths.dtype} of shape {tuple(lengths.shape)}" if isinstance(lengths, torch.Tensor)
+                                else type(lengths).__name__))
+        if lengths.device.type == "cpu" and B and checking_values():
+            low, high = value_range(lengths)
+            if low < 1 or high > size:
+                raise ValueError(f"{name} must lie in 1..{size} (the grid's size), got values in {low}..{high}")
+
+
 def solve(
     cost: torch.Tensor,
     rec: Recursion,
@@ -77,6 +99,7 @@ def solve(
     """
     if cost.dtype in (torch.float16, torch.bfloat16):
         return solve(cost.float(), rec, gamma, n_len, m_len, col_mask, backend, fill).to(cost.dtype)
+    _check_problem(cost, rec, n_len, m_len, fill)
     module = backends.select(backend, cost.device)
     if fill is not None and not getattr(module, "INTERLEAVED", False):
         cost, fill = interleave(cost, fill), None
@@ -88,6 +111,7 @@ def solve_alignment(cost, rec, gamma, n_len, m_len, col_mask=None, backend="auto
     """The expected alignment d value / d cost, (B, S, N, M), without building a graph."""
     if cost.dtype in (torch.float16, torch.bfloat16):
         return solve_alignment(cost.float(), rec, gamma, n_len, m_len, col_mask, backend).to(cost.dtype)
+    _check_problem(cost, rec, n_len, m_len)
     module = backends.select(backend, cost.device)
     _, saved = module.forward(cost, rec, gamma, n_len, m_len, col_mask)
     return module.backward(cost, saved, rec, gamma, n_len, m_len, col_mask)

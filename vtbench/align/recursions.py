@@ -54,6 +54,19 @@ class Recursion:
     starts: tuple[Start | None, ...]  # starts[s]: which boundary cells of state s hold 0
     final: tuple[int, ...]  # states read (and soft-minimised) at the end cell
 
+    def __post_init__(self) -> None:
+        S = len(self.moves)
+        if S == 0 or len(self.starts) != S:
+            raise ValueError(f"Recursion {self.name!r}: moves and starts need one entry per state (at least one), "
+                             f"got {S} and {len(self.starts)}")
+        if any(start not in (None, "corner", "left", "left_first") for start in self.starts):
+            raise ValueError(f"Recursion {self.name!r}: starts must be None, 'corner', 'left' or 'left_first', "
+                             f"got {self.starts}")
+        if not self.final or any(not 0 <= f < S for f in self.final):
+            raise ValueError(f"Recursion {self.name!r}: final must name states in 0..{S - 1}, got {self.final}")
+        if any(not moves or any(not 0 <= move.src < S for move in moves) for moves in self.moves):
+            raise ValueError(f"Recursion {self.name!r}: every state needs moves, each from a state in 0..{S - 1}")
+
     @property
     def n_states(self) -> int:
         return len(self.moves)

@@ -53,8 +53,11 @@ def soft_dtw(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None,
 
     cost (..., N, M) -> (...). O(NM) time per pair. ``bandwidth`` w restricts paths to the
     Sakoe-Chiba band |i - j| <= w (a ValueError if that leaves a pair's end cell unreachable).
-    R accumulates in float64: a gamma below float64's resolution of R (gamma < ~1e-10 |R|) gives
-    the right value but gradients that lose mass; use gamma = 0 (exact hard DTW) there.
+    R accumulates in float64, and each cell's soft-min weights are normalised from its
+    predecessors' R, so the gradient stays a probability at any gamma (tending to the hard path as
+    gamma -> 0, even below R's resolution, gamma < ~1e-15 |R|). The triton backend takes them from R
+    itself, exp((R - C - R_pred) / gamma), exact to ~1e-16 |R| / gamma: use gamma >= 1e-10 |R| on a
+    GPU, or gamma = 0 (exact hard DTW).
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths, bandwidth)
     return solve(c[:, None], SOFT_DTW, gamma, n_len, m_len, None, backend).reshape(batch)
@@ -68,7 +71,8 @@ def dtw(cost, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto")
 def soft_dtw_alignment(cost, gamma=1.0, *, x_lengths=None, y_lengths=None, bandwidth=None, backend="auto"):
     """The expected alignment E = d soft_dtw / d C, (..., N, M): E[i,j] is the probability that
     the Gibbs-weighted path visits (i, j). 0 <= E <= 1, E[0,0] = E[n-1,m-1] = 1."""
-    c, gamma, n_len, m_len, batch = _prepare(cost.detach(), gamma, x_lengths, y_lengths, bandwidth)
+    detached = cost.detach() if isinstance(cost, torch.Tensor) else cost  # (_prepare names a non-tensor)
+    c, gamma, n_len, m_len, batch = _prepare(detached, gamma, x_lengths, y_lengths, bandwidth)
     E = solve_alignment(c[:, None], SOFT_DTW, gamma, n_len, m_len, None, backend)
     return E[:, 0].reshape(cost.shape)
 
@@ -203,10 +207,15 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
     if checking_values() and bool((n_len > m_len).any()):  # (unchecked, such a pair gets +inf)
         raise ValueError("drop_dtw matches every step (row) to at least one clip (column): "
                          "x_lengths must not exceed y_lengths")
-    if isinstance(drop_cost, (int, float)) and not isinstance(drop_cost, bool):  # a fill, not a copy from the host
+    if isinstance(drop_cost, bool):
+        raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost!r}")
+    if isinstance(drop_cost, (int, float)):  # a fill, not a copy from the host
         drop_cost = torch.full((), float(drop_cost), dtype=cost.dtype, device=cost.device)
     elif not isinstance(drop_cost, torch.Tensor):
-        drop_cost = torch.as_tensor(drop_cost, dtype=cost.dtype, device=cost.device)
+        try:
+            drop_cost = torch.as_tensor(drop_cost, dtype=cost.dtype, device=cost.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost!r}") from None
     if not drop_cost.is_floating_point():
         raise ValueError(f"drop_cost must be a floating-point tensor or a number, got {drop_cost.dtype}")
     n, m = c.shape[-2:]
@@ -216,7 +225,7 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
         raise ValueError(f"drop_cost must broadcast to (..., M) = {(*batch, m)}, got {tuple(drop_cost.shape)}") from None
     # the padding beyond y_lengths may hold anything, as the cost's
     drop = torch.where(torch.arange(m, device=c.device) < m_len[:, None], drop, torch.zeros((), dtype=c.dtype, device=c.device))
-    check_cost(drop, "drop_cost", allow_inf=True)
+    check_cost(drop[:, None], "drop_cost", allow_inf=True)  # (B, 1, M): B may be 0
     matched = torch.nn.functional.pad(c, (0, 0, 1, 0), value=INF)  # row 0: no step yet
     dropped = drop[:, None, :].expand(-1, n + 1, m)
     grid = torch.stack([matched, dropped], dim=1)  # (B, 2, N + 1, M)

@@ -29,12 +29,20 @@ def _smin(values: torch.Tensor, gamma: float) -> torch.Tensor:
     return shift - gamma * torch.log(total)
 
 
-def _weights(values: torch.Tensor, out: torch.Tensor, gamma: float) -> torch.Tensor:
-    """d smin / d values, (K, ...): the soft-min probabilities, or a one-hot first argmin."""
+def _weights(values: torch.Tensor, gamma: float) -> torch.Tensor:
+    """d smin / d values, (K, ...): the soft-min probabilities exp(-(v_k - low) / gamma) / their sum,
+    or a one-hot first argmin; 0 where every value is +inf (an unreachable cell or end).
+
+    Normalised from the values themselves, not exp(-(v_k - smin) / gamma) with the smin of the
+    forward: that smin carries the rounding of R (~1e-16 |R|), which a gamma far below it would
+    blow up into weights > 1. These sum to 1 at every gamma, so E stays a probability."""
+    low = values.amin(dim=0, keepdim=True)
+    reachable = low < INF
     if gamma == 0:
         first = values.argmin(dim=0, keepdim=True)
-        return torch.zeros_like(values).scatter_(0, first, 1.0)
-    return torch.exp(-(values - out) / gamma)
+        return torch.zeros_like(values).scatter_(0, first, reachable.to(values.dtype))
+    e = torch.exp(-(values - torch.where(reachable, low, 0.0)) / gamma)  # the argmin's is 1: the sum is >= 1
+    return torch.where(reachable, e / e.sum(dim=0, keepdim=True), 0.0)
 
 
 def _diagonal(d: int, n: int, m: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,13 +96,12 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask):
 def backward(cost, R, rec: Recursion, gamma, n_len, m_len, col_mask):
     """The expected alignment E = d value / d cost, (B, S, N, M), in the cost's dtype."""
     B, S, N, M = cost.shape
-    C = cost.to(torch.float64)
     E = torch.zeros_like(R)
     b = torch.arange(B, device=R.device)
-    finals, value = _end_values(R, rec, n_len, m_len, gamma)
-    seed = _weights(finals, value, gamma)
+    finals, _ = _end_values(R, rec, n_len, m_len, gamma)
+    seed = _weights(finals, gamma)
     for k, s in enumerate(rec.final):
-        E[b, s, n_len, m_len] = torch.nan_to_num(seed[k], nan=0.0)
+        E[b, s, n_len, m_len] = seed[k]
     for d in reversed(range(N + M - 1)):
         i, j = _diagonal(d, N, M, R.device)
         for s in range(S):
@@ -103,7 +110,7 @@ def backward(cost, R, rec: Recursion, gamma, n_len, m_len, col_mask):
             if R.device.type == "cpu" and not bool(live.any()):
                 continue  # nothing reaches this diagonal (on a GPU, asking would wait for the queue)
             preds = _predecessors(R, rec, s, i, j, col_mask)
-            w = _weights(preds, R[:, s, i + 1, j + 1] - C[:, s, i, j], gamma)
+            w = _weights(preds, gamma)
             push = torch.where(live, e * w, 0.0)  # (K, B, L)
             for move, p in zip(rec.moves[s], push):
                 E[:, move.src, i + 1 - move.di, j + 1 - move.dj] += p

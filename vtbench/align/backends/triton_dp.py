@@ -72,7 +72,10 @@ of float64's. It grows with the path instead, each step's weight one float32 exp
 measured 1.2e-5 of max E at 2048 x 2048, gamma 0.1 (use float64 costs for tighter gradients).
 The exponent is the difference times log2(e) / gamma, computed once per call (``_exp_neg``): the
 loop holds no float64 division (compiled for sm_90 the soft-DTW kernels went from ~50 float64
-FMAs per step, the divisions' Newton steps, to 2).
+FMAs per step, the divisions' Newton steps, to 2). These weights are exact to ~1e-16 |R| / gamma
+(R's rounding): the torch and cpu backends normalise each cell's weights from its predecessors
+instead (``torch_ref._weights``), which keeps E a probability even at gamma < 1e-15 |R|; here that
+would cost a soft-min per successor in the backward, so below ~1e-10 |R| use gamma = 0.
 ``saved`` is (R (B, S, N, M) float64 (stored as ``_at`` says), or at gamma = 0 the int8 index of
 each cell's argmin move;
 the final-state seeds of E, (B, S) float64).
@@ -752,7 +755,7 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     finals = _end_values(R, rec, n_len, m_len, meta["DIAG"])
     value = _smin(finals, gamma)
     seed = torch.zeros((B, S), dtype=torch.float64, device=cost.device)
-    weights = torch.nan_to_num(_weights(finals, value, gamma), nan=0.0)
+    weights = _weights(finals, gamma)
     for k, s in enumerate(rec.final):  # basic indexing: an index list would be copied from the host, a sync
         seed[:, s] = weights[k]
     return value.to(cost.dtype), (choice if meta["HARD"] else R, seed, kept)

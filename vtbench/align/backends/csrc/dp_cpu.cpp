@@ -218,9 +218,13 @@ Rec decode(const std::vector<int64_t>& code) {
   rec.S = next();
   rec.F = next();
   TORCH_CHECK(rec.S >= 1 && rec.S <= MAX_STATES && rec.F >= 1 && rec.F <= rec.S, "vtbench cpu: bad state counts");
-  for (int f = 0; f < rec.F; ++f) rec.finals[f] = next();
+  for (int f = 0; f < rec.F; ++f) {
+    rec.finals[f] = next();
+    TORCH_CHECK(rec.finals[f] >= 0 && rec.finals[f] < rec.S, "vtbench cpu: a final state is not a state");
+  }
   for (int s = 0; s < rec.S; ++s) {
     rec.start[s] = next();
+    TORCH_CHECK(rec.start[s] >= NONE && rec.start[s] <= LEFT_FIRST, "vtbench cpu: unknown start cells");
     rec.K[s] = next();
     TORCH_CHECK(rec.K[s] >= 1 && rec.K[s] <= MAX_MOVES, "vtbench cpu: a state needs 1 to 4 moves");
     for (int k = 0; k < rec.K[s]; ++k) {
@@ -404,8 +408,8 @@ void relax_row(double* out, const double* c, int64_t M, const RowMoves& row, T* 
         }
         const double R = c[l] + (low == INF ? INF : shift - gamma * log_positive(total));
         out[l] = R;
-        // the reference's weights exp((R - C - v_k) / gamma) = e_k exp((R - C - low) / gamma): one exp
-        const double scale = R < INF ? exp_nonpositive(((R - c[l]) - shift) * inv_gamma) : 0.0;
+        // the reference's weights e_k / total (they sum to 1 whatever R's rounding; see torch_ref._weights)
+        const double scale = R < INF ? 1.0 / total : 0.0;
         for (int k = 0; k < K; ++k) saved[k * L + l] = static_cast<T>(e[k] * scale);
       } else {
         out[l] = c[l] + low;
@@ -420,14 +424,12 @@ void relax_row(double* out, const double* c, int64_t M, const RowMoves& row, T* 
 
 #ifdef VTB_VECTORS
 
-// relax_row<true, 3, L> in explicit vectors, with the weights stored in one of two forms:
-// * T = double: the reference's exp((R - C - v_k) / gamma), three per cell, computed as e_k / total
-//   times exp(eps), eps = (R - C - low + gamma log total) / gamma the rounding of R - C that the
-//   reference's formula carries (|eps| <= ulp(R) / gamma: a polynomial of degree 4 is exact);
+// relax_row<true, 3, L> in explicit vectors, with the reference's weights e_k / total stored in one
+// of two forms:
+// * T = double: three per cell;
 // * T = float (packed): two floats per cell, the weights of the two moves that are not the first
-//   argmin, e_k / total, with the argmin network's two comparisons in their sign bits; the
-//   argmin's own weight is 1 minus the other two (at least 1/3, so exact to float rounding), and eps
-//   (below float rounding but in extreme cases) is left out.
+//   argmin, with the argmin network's two comparisons in their sign bits; the argmin's own weight
+//   is 1 minus the other two (at least 1/3, so exact to float rounding).
 template <bool MASKED, int L, typename T>
 void relax_row3(double* out, const double* c, int64_t M, const RowMoves& row, T* saved, double gamma,
                 double inv_gamma) {
@@ -460,9 +462,7 @@ void relax_row3(double* out, const double* c, int64_t M, const RowMoves& row, T*
         store(saved + h, sel(v.b1, -wx, wx));
         store(saved + L + h, sel(v.b2, -wy, wy));
       } else {
-        const vd eps = (((R - cc) - shift) + g * lg) * ig;
-        const vd correction = 1.0 + eps * (1.0 + eps * (1.0 / 2 + eps * (1.0 / 6 + eps * (1.0 / 24))));
-        const vd scale = sel(R < INF, inverse * correction, splat(0.0));  // the argmin's weight
+        const vd scale = sel(R < INF, inverse, splat(0.0));  // the argmin's weight
         vd w0, w1, w2;
         unsort3(v.b1, v.b2, scale, ex * scale, ey * scale, w0, w1, w2);
         store(saved + h, w0), store(saved + L + h, w1), store(saved + 2 * L + h, w2);
@@ -565,19 +565,15 @@ double end_value(const Problem& P, const double* v, double* weight) {
   int best = 0;
   for (int f = 0; f < P.rec.F; ++f)
     if (v[f] < low) { low = v[f]; best = f; }
-  if (!P.soft()) {
-    for (int f = 0; f < P.rec.F; ++f) weight[f] = f == best ? 1.0 : 0.0;
+  if (!P.soft()) {  // an unreachable end cell (+inf) pushes nothing, as in the soft case
+    for (int f = 0; f < P.rec.F; ++f) weight[f] = f == best && low < INF ? 1.0 : 0.0;
     return low;
   }
   const double shift = std::isinf(low) ? 0.0 : low;
   double total = 0.0;
-  for (int f = 0; f < P.rec.F; ++f) total += std::exp(-(v[f] - shift) / P.gamma);
-  const double value = shift - P.gamma * std::log(total);
-  for (int f = 0; f < P.rec.F; ++f) {
-    const double w = std::exp(-(v[f] - value) / P.gamma);
-    weight[f] = std::isnan(w) ? 0.0 : w;  // an unreachable end cell pushes nothing
-  }
-  return value;
+  for (int f = 0; f < P.rec.F; ++f) total += weight[f] = std::exp(-(v[f] - shift) / P.gamma);
+  for (int f = 0; f < P.rec.F; ++f) weight[f] = low < INF ? weight[f] / total : 0.0;  // unreachable: pushes nothing
+  return shift - P.gamma * std::log(total);
 }
 
 // The value of every pair of the chunk whose end row is i, and its seed (d value / d final states).
@@ -673,6 +669,13 @@ Problem make_problem(const at::Tensor& cost, const std::vector<int64_t>& code, d
             m_len.data_ptr<int64_t>(), nullptr, {}, {}};
   P.Nc = cost.size(2), P.Mc = cost.size(3), P.interleaved = fill.has_value(), P.fill = fill.value_or(0.0);
   TORCH_CHECK(P.rec.S == P.S, "vtbench cpu: the cost has ", P.S, " states, the recursion ", P.rec.S);
+  TORCH_CHECK(n_len.device().is_cpu() && m_len.device().is_cpu() && n_len.is_contiguous() && m_len.is_contiguous() &&
+                  n_len.numel() == P.B && m_len.numel() == P.B,
+              "vtbench cpu: n_len and m_len must be contiguous CPU tensors of B = ", P.B, " lengths");
+  for (int64_t b = 0; b < P.B; ++b)  // the kernels index the grid with them: never beyond it
+    TORCH_CHECK(P.n_len[b] >= 1 && P.n_len[b] <= P.N && P.m_len[b] >= 1 && P.m_len[b] <= P.M,
+                "vtbench cpu: pair ", b, " has lengths (", P.n_len[b], ", ", P.m_len[b], "), outside the grid's 1..",
+                P.N, " x 1..", P.M);
   if (col_mask.numel() > 0) {
     TORCH_CHECK(col_mask.scalar_type() == at::kBool && col_mask.is_contiguous() && col_mask.numel() == P.B * P.M,
                 "vtbench cpu: col_mask must be a contiguous (B, M) bool tensor");
@@ -878,11 +881,12 @@ inline double smooth_cell(double x, double a, double u, double c, double gs, dou
 // in the tensors, so that every cell reads its neighbours at the same offsets (-1, -M, -M-1) and
 // one vector loop covers them all, reading and writing the tensors directly. Where a neighbour does
 // not exist (j = 0, i = 0) the offset lands on another row or pair: per-cell masks, the same for
-// every block, replace it by +inf (add_*) or, at the origins, all three by 0 (origin).
+// every block, select +inf instead (where add_* is +inf; selected, not added: a NaN in the other
+// pair must not leak in) or, at the origins, 0 for all three (origin).
 constexpr int64_t SMOOTH_G = 8;  // pairs per block: G N M cells, a whole number of 8-lane vectors
 struct SmoothMasks {
   int64_t N, M;
-  std::vector<double> add_l, add_u, add_d;  // (G N M): 0, or +inf where that neighbour is missing
+  std::vector<double> add_l, add_u, add_d;  // (G N M): 0, or +inf where that neighbour is missing (a mask)
   std::vector<int64_t> origin;              // (G N M): -1 at (0, 0), else 0
   SmoothMasks(int64_t N_, int64_t M_) : N(N_), M(M_) {
     const int64_t cells = SMOOTH_G * N * M;
@@ -921,8 +925,10 @@ void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, sc
         vi z;
         std::memcpy(&z, zo + k, sizeof z);
         const vd xx = load(x + k);
-        const vd va = sel(z, zero, load(x + k - 1) + load(al + k)), vu = sel(z, zero, load(x + k - M) + load(au + k)),
-                 vc = sel(z, zero, load(x + k - M - 1) + load(ad + k));
+        const vd inf = splat(INF);  // a missing neighbour is +inf, selected (NaN + inf would be NaN)
+        const vd va = sel(z, zero, sel(load(al + k) < INF, load(x + k - 1), inf)),
+                 vu = sel(z, zero, sel(load(au + k) < INF, load(x + k - M), inf)),
+                 vc = sel(z, zero, sel(load(ad + k) < INF, load(x + k - M - 1), inf));
         const Sorted3 v = sort3(va, vu, vc);  // low is finite: every cell has a neighbour
         const vd ex = exp_nonpositive((v.low - v.x) * ig), ey = exp_nonpositive((v.low - v.y) * ig);
         vd inverse, w0, w1, w2;
@@ -936,8 +942,8 @@ void smooth_pairs(const scalar_t* d, scalar_t* S, scalar_t* wl, scalar_t* wu, sc
 #pragma omp simd
     for (int64_t k = k0; k < cells; ++k) {
       const bool at_origin = zo[k] != 0;
-      const double a = at_origin ? 0.0 : x[k - 1] + al[k], u = at_origin ? 0.0 : x[k - M] + au[k],
-                   c = at_origin ? 0.0 : x[k - M - 1] + ad[k];
+      const double a = at_origin ? 0.0 : al[k] < INF ? x[k - 1] : INF, u = at_origin ? 0.0 : au[k] < INF ? x[k - M] : INF,
+                   c = at_origin ? 0.0 : ad[k] < INF ? x[k - M - 1] : INF;
       double ea, eu, ec;
       S[o + k] = static_cast<scalar_t>(smooth_cell<SOFT>(x[k], a, u, c, gs, inv, ea, eu, ec));
       wl[o + k] = static_cast<scalar_t>(ea), wu[o + k] = static_cast<scalar_t>(eu), wd[o + k] = static_cast<scalar_t>(ec);
