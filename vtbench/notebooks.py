@@ -6,8 +6,9 @@
     python -m vtbench.notebooks -p seed=3       # override a parameter in every notebook run
 
 Sources in notebooks/ stay clean: executed copies go to notebooks/out/ (with each notebook's
-metrics as JSON beside it), figures to figures/. A failing cell stops the run with the notebook
-and the cell named and a non-zero exit status.
+metrics as JSON beside it), figures to figures/. A failing cell (or a cell past --timeout, or a
+dead kernel) stops the run with the notebook and the cell named and a non-zero exit status; its
+executed part is left as out/NN.failed.ipynb, beside the last good out/NN.ipynb, untouched.
 
 In a notebook, the cell after ``parameters`` validates them and the last cell records metrics::
 
@@ -243,15 +244,42 @@ def describe_failure(error, notebook: Path, output: Path) -> str:
             + f"\n  full traceback in {output}")
 
 
+def describe_interruption(error, notebook: Path, output: Path, timeout: int | None) -> str:
+    """Name the notebook, and the cell papermill was running (the last it started), when the kernel
+    timed out or died (nbclient's CellTimeoutError, DeadKernelError): no error record names it then."""
+    import nbformat
+
+    where = "a cell"
+    try:
+        cells = nbformat.read(output, as_version=4).cells
+        code = [c for c in cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        number, cell = [(k, c) for k, c in enumerate(code, 1)
+                        if c.metadata.get("papermill", {}).get("status", "pending") != "pending"][-1]
+        where = f"code cell {number} of {len(code)} ({_first_line(cell.source)})"
+    except Exception:  # the output may be half written
+        pass
+    what = f"ran past --timeout {timeout} s" if type(error).__name__ == "CellTimeoutError" else "lost its kernel"
+    detail = str(error).strip().splitlines()
+    return (f"{notebook.name} {what} in {where}:\n  {type(error).__name__}: {detail[0] if detail else ''}"
+            f"\n  the executed part in {output}")
+
+
 def run_notebook(notebook: Path, out_dir: Path, figures_dir: Path, parameters: Mapping | None = None,
                  timeout: int | None = None) -> float:
     """Execute one notebook with papermill into ``out_dir``; return its runtime in seconds;
-    raise :class:`NotebookFailed` naming the failing cell."""
+    raise :class:`NotebookFailed` naming the failing cell.
+
+    The executed copy is written beside its place and renamed there when the notebook succeeds: a
+    failed or killed run leaves the last good copy (and its metrics) as it was, and its own copy
+    as ``<name>.failed.ipynb``."""
     import papermill
+    from nbclient.exceptions import CellControlSignal, DeadKernelError
 
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / notebook.name
+    running = out_dir / f"{notebook.stem}.running.ipynb"
+    failed = out_dir / f"{notebook.stem}.failed.ipynb"
     params = {"figures_dir": str(figures_dir), "results_dir": str(out_dir), **(parameters or {})}
     # the kernel is this interpreter: its own kernelspec comes first, and "python" in a kernelspec
     # is replaced by sys.executable by jupyter_client
@@ -260,13 +288,20 @@ def run_notebook(notebook: Path, out_dir: Path, figures_dir: Path, parameters: M
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=params, cwd=str(notebook.parent),
+        papermill.execute_notebook(str(notebook), str(running), parameters=params, cwd=str(notebook.parent),
                                    kernel_name="python3", progress_bar=False, execution_timeout=timeout,
                                    # the kernel process's own log (e.g. "running over TCP" on
                                    # localhost); the notebook's warnings still reach its outputs
                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except papermill.PapermillExecutionError as error:
-        raise NotebookFailed(describe_failure(error, notebook, output)) from None
+        os.replace(running, failed)
+        raise NotebookFailed(describe_failure(error, notebook, failed)) from None
+    except (CellControlSignal, DeadKernelError) as error:  # a cell timeout (CellTimeoutError), a dead kernel
+        if running.exists():
+            os.replace(running, failed)
+        raise NotebookFailed(describe_interruption(error, notebook, failed, timeout)) from None
+    os.replace(running, output)
+    failed.unlink(missing_ok=True)  # an earlier failure's copy no longer describes this notebook
     return time.perf_counter() - start
 
 
@@ -274,11 +309,21 @@ def _parse_override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
     name, raw = text.split("=", 1)
+    if not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"a parameter name must be a Python identifier, got {name.strip()!r}")
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw  # a bare word is a string
     return name.strip(), value
+
+
+def _write_runtimes(out_dir: Path, mode: str, seconds: dict, failed: str | None = None) -> None:
+    """out_dir/runtimes.json: this run's seconds per notebook (and the one that failed, if any)."""
+    from .io import atomic_write
+
+    text = json.dumps({"mode": mode, "seconds": seconds, "failed": failed}, indent=2)
+    atomic_write(out_dir / "runtimes.json", lambda f: f.write(text.encode()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,9 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         except NotebookFailed as failure:
             print(f"  {notebook.name}: FAILED", flush=True)
             print(f"\nvtbench notebooks: {failure}", file=sys.stderr)
+            _write_runtimes(out_dir, mode, runtimes, failed=notebook.stem)
             return 1
         print(f"  {notebook.name}: {runtimes[notebook.stem]:.0f} s", flush=True)
-    (out_dir / "runtimes.json").write_text(json.dumps({"mode": mode, "seconds": runtimes}, indent=2))
+    _write_runtimes(out_dir, mode, runtimes)
     figures = sorted(p.name for p in figures_dir.iterdir() if p.suffix in {".png", ".html"})
     print(f"done in {sum(runtimes.values()):.0f} s.\n  executed notebooks and metrics (*.json): {out_dir}\n"
           f"  figures ({len(figures)}): {figures_dir}" + "".join(f"\n    {name}" for name in figures))

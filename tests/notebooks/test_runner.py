@@ -1,4 +1,5 @@
 """The runner and the helpers of the notebooks' first and last cells."""
+import argparse
 import json
 
 import nbformat
@@ -83,7 +84,36 @@ def test_a_failing_cell_is_named(tmp_path):
     message = str(failure.value)
     assert "42_broken.ipynb failed in code cell 3 of 4" in message  # the source's numbering, without the injected cell
     assert "cell: # divide" in message and "ZeroDivisionError" in message
-    assert str(tmp_path / "out" / "42_broken.ipynb") in message
+    assert f"full traceback in {tmp_path / 'out' / '42_broken.failed.ipynb'}" in message
+
+
+@pytest.mark.slow
+def test_a_failed_run_keeps_the_last_good_copy_and_its_metrics(tmp_path):
+    source = _write(tmp_path / "43_flaky.ipynb", "figures_dir = 'f'\nresults_dir = 'out'\nfail = False",
+                    "assert not fail, 'asked to fail'",
+                    "from vtbench.notebooks import record\nrecord(results_dir, '43_flaky', {'value': 1})")
+    out = tmp_path / "out"
+    run_notebook(source, out, tmp_path / "figures")
+    good = (out / "43_flaky.ipynb").read_bytes()
+    with pytest.raises(NotebookFailed, match="43_flaky.failed.ipynb"):
+        run_notebook(source, out, tmp_path / "figures", {"fail": True})
+    assert (out / "43_flaky.ipynb").read_bytes() == good and (out / "43_flaky.failed.ipynb").exists()
+    assert json.loads((out / "43_flaky.json").read_text())["metrics"] == {"value": 1}
+    assert sorted(p.name for p in out.iterdir()) == ["43_flaky.failed.ipynb", "43_flaky.ipynb", "43_flaky.json"]
+    run_notebook(source, out, tmp_path / "figures")
+    assert not (out / "43_flaky.failed.ipynb").exists()  # it described an earlier run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell, timeout, match", [
+    ("import time\ntime.sleep(60)", 3, r"44_stuck.ipynb ran past --timeout 3 s in code cell 2 of 2 \(import time"),
+    ("import os\nos._exit(1)", None, r"44_stuck.ipynb lost its kernel in code cell 2 of 2 \(import os"),
+])
+def test_a_cell_timeout_or_a_dead_kernel_names_the_notebook_and_cell(tmp_path, cell, timeout, match):
+    source = _write(tmp_path / "44_stuck.ipynb", "figures_dir = 'f'\nresults_dir = 'out'", cell)
+    with pytest.raises(NotebookFailed, match=match) as failure:
+        run_notebook(source, tmp_path / "out", tmp_path / "figures", timeout=timeout)
+    assert str(tmp_path / "out" / "44_stuck.failed.ipynb") in str(failure.value)
 
 
 @pytest.mark.slow
@@ -109,6 +139,8 @@ def test_main_exits_non_zero_naming_the_notebook(tmp_path, monkeypatch, capsys):
     assert f"outputs -> {root / 'notebooks' / 'out'}" in out and "a.png" in out
     assert json.loads((root / "notebooks" / "out" / "runtimes.json").read_text())["mode"] == "quick"
     assert notebooks.main(["-p", "seed=3"]) == 1
+    runtimes = json.loads((root / "notebooks" / "out" / "runtimes.json").read_text())
+    assert runtimes["failed"] == "02_broken" and list(runtimes["seconds"]) == ["01_fine"]
     captured = capsys.readouterr()
     assert "02_broken.ipynb: FAILED" in captured.out and "03_never" not in captured.out
     assert "02_broken.ipynb failed in code cell 2 of 2" in captured.err and "ValueError: boom" in captured.err
@@ -132,6 +164,8 @@ def test_override_parsing():
     assert notebooks._parse_override("seed=3") == ("seed", 3)
     assert notebooks._parse_override("kernel=dtw") == ("kernel", "dtw")
     assert notebooks._parse_override("runs=['a']") == ("runs", ["a"])
+    with pytest.raises(argparse.ArgumentTypeError, match="must be a Python identifier, got 'my-flag'"):
+        notebooks._parse_override("my-flag=3")
 
 
 def test_runs_folders_follow_the_settings_and_the_code(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 import warnings
 
 import matplotlib
+import pytest
 import torch
 
 matplotlib.use("Agg")
@@ -35,6 +36,24 @@ def test_matplotlib_panels(tmp_path):
     sweep = plot_sweep(pair, "soft_dtw", "gamma", [0.1, 1.0])
     assert [ax.get_title().splitlines()[0] for ax in sweep.axes if ax.images] == ["gamma = 0.1", "gamma = 1"]
     plt.close("all")
+
+
+def test_a_failed_save_leaves_the_previous_figure(tmp_path, monkeypatch):
+    """A full disk or an interrupt mid-save: the old PNG stays whole, no temporary file is left."""
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "line.png")
+    before = path.read_bytes()
+
+    def full_disk(f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fig, "savefig", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_figure(fig, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["line.png"]
+    plt.close(fig)
 
 
 def test_plotly_figure_has_three_heatmaps_and_the_truth(tmp_path):

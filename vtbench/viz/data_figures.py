@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
 from matplotlib.patches import ConnectionPatch
 
+from ..io import atomic_write
+
 STEP_COLOURS = plt.get_cmap("tab10")
 FILLER_COLOUR = "0.6"
 
@@ -131,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     fig = plot_video(item, title=f"{item['video_id']} (task {item['task']}: "
                                  f"{' > '.join(str(d) for d in task)}): frames, true steps and narration")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
+    atomic_write(out, lambda f: fig.savefig(f, format=out.suffix[1:] or "png", dpi=130))
     print(f"wrote {out}")
     return 0
 

@@ -13,6 +13,7 @@ import torch
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ..io import atomic_write
 from .alignments import KERNEL_TITLES, Alignment, Pair, align, path_accuracy
 
 TRUTH_COLOUR = "#2ca02c"
@@ -132,8 +133,7 @@ def plot_sweep(pair: Pair, kernel: str, name: str, values: Sequence[float], **se
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save as PNG (creating the folder) and return the path."""
+    """Save as PNG (or the format the suffix names), atomically: a failed save (a full disk, an
+    interrupt) leaves the previous figure, never a truncated one. Returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format=path.suffix[1:] or "png", dpi=dpi, bbox_inches="tight"))

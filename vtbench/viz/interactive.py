@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import plotly.graph_objects as go
+import plotly.offline
 from plotly.subplots import make_subplots
 
+from ..io import atomic_write
 from .alignments import KERNEL_TITLES, Alignment, Pair, path_accuracy
 from .heatmaps import PATH_COLOUR, TRUTH_COLOUR, truth_runs
 
@@ -84,8 +86,12 @@ def update_alignment_figure(fig: go.Figure, pair: Pair, alignment: Alignment, *,
 
 def save_html(fig: go.Figure, path: str | Path) -> Path:
     """Write ``fig`` as HTML that loads plotly.min.js from its own folder (written there once), so
-    every figure in figures/ shares one copy."""
+    every figure in figures/ shares one copy; both atomically (as plotly's write_html would, but
+    a failed write leaves the previous file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs="directory", full_html=True)
+    html = fig.to_html(include_plotlyjs="directory", full_html=True)
+    atomic_write(path, lambda f: f.write(html.encode("utf-8")))
+    bundle = path.parent / "plotly.min.js"
+    if not bundle.exists():
+        atomic_write(bundle, lambda f: f.write(plotly.offline.get_plotlyjs().encode("utf-8")))
     return path
