@@ -57,8 +57,15 @@ def test_bad_inputs_are_clear_errors():
         model.encode_video(torch.randn(1, 2, 3, 9))
     with pytest.raises(ValueError, match=r"\(B, n, clip_len, D\)"):
         model.encode_video(torch.randn(2, 3, 8))
+    with pytest.raises(ValueError, match="clip_len >= 1"):
+        model.encode_video(torch.randn(1, 2, 0, 8))
+    for name in ("frames", "features"):
+        with pytest.raises(ValueError, match=r"video_mask must be \(B, n\) = \(2, 3\).*got \(2, 1\)"):
+            build_model(name, input_dim=8, vocab_size=10).encode_video(torch.randn(2, 3, 4, 8), torch.ones(2, 1, dtype=torch.bool))
     with pytest.raises(ValueError, match="0..9"):
         model.encode_text(torch.full((1, 1, 2), 10))
+    with pytest.raises(ValueError, match="L >= 1"):
+        model.encode_text(torch.zeros((1, 1, 0), dtype=torch.long))
     with pytest.raises(ValueError, match="valid: frames, features"):
         build_model("s3d", input_dim=8, vocab_size=10)
     with pytest.raises(TypeError, match="valid"):

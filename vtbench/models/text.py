@@ -75,9 +75,9 @@ class FrozenSentenceEncoder(nn.Module):
 
 
 def check_text(text: torch.Tensor, vocab_size: int) -> None:
-    if not isinstance(text, torch.Tensor) or text.dim() != 3 or text.dtype != torch.long:
+    if not isinstance(text, torch.Tensor) or text.dim() != 3 or text.dtype != torch.long or text.shape[2] == 0:
         shape = tuple(text.shape) if isinstance(text, torch.Tensor) else type(text).__name__
-        raise ValueError(f"text must be a LongTensor (B, m, L) of word ids, got {shape}")
+        raise ValueError(f"text must be a LongTensor (B, m, L) of word ids with L >= 1, got {shape}")
     if text.numel() and checking_values():
         low, high = value_range(text)
         if low < 0 or high >= vocab_size:

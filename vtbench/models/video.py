@@ -64,7 +64,7 @@ class FrameVideoEncoder(nn.Module):
         self.input_dim = input_dim
 
     def forward(self, video: torch.Tensor, video_mask: torch.Tensor | None = None) -> torch.Tensor:
-        check_video(video, self.input_dim)
+        check_video(video, self.input_dim, video_mask)
         b = video.shape[0]
         frames = self.frame(video)  # (B, n, t, h)
         x = rearrange(frames, "b n t h -> (b n) h t")
@@ -89,14 +89,17 @@ class FeatureProjection(nn.Module):
         self.input_dim = input_dim
 
     def forward(self, video: torch.Tensor, video_mask: torch.Tensor | None = None) -> torch.Tensor:
-        check_video(video, self.input_dim)
+        check_video(video, self.input_dim, video_mask)
         clips = torch.relu(self.hidden(self.norm(video.mean(dim=2))))  # (B, n, h)
         return self.head(self.context(clips, video_mask))  # (B, n, d)
 
 
-def check_video(video: torch.Tensor, input_dim: int) -> None:
-    if not isinstance(video, torch.Tensor) or video.dim() != 4:
+def check_video(video: torch.Tensor, input_dim: int, video_mask: torch.Tensor | None = None) -> None:
+    if not isinstance(video, torch.Tensor) or video.dim() != 4 or video.shape[2] == 0:
         shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
-        raise ValueError(f"video must be a tensor (B, n, clip_len, D), got {shape}")
+        raise ValueError(f"video must be a tensor (B, n, clip_len, D) with clip_len >= 1, got {shape}")
     if video.shape[-1] != input_dim:
         raise ValueError(f"video has D = {video.shape[-1]} per row, the encoder expects {input_dim}")
+    if video_mask is not None and (not isinstance(video_mask, torch.Tensor) or video_mask.shape != video.shape[:2]):
+        shape = tuple(video_mask.shape) if isinstance(video_mask, torch.Tensor) else type(video_mask).__name__
+        raise ValueError(f"video_mask must be (B, n) = {tuple(video.shape[:2])}, the video's first two sizes, got {shape}")
