@@ -10,7 +10,8 @@ Every row of a table is measured in the same run, side by side on the same input
   through /proc/self/clear_refs after a gc, malloc_trim and emptying the C++ kernel's buffer
   pool) over its resident set before the pass,
   which counts every allocator (torch, numpy, numba, C++); on CUDA torch's max_memory_allocated
-  over the memory allocated before the pass;
+  over the memory allocated before the pass, plus what setting the row up left allocated (a CUDA
+  graph's private pool, allocated when it is captured);
 * agrees: the largest relative difference to vtbench of the values and of the gradients, "yes"
   below 1e-3 (pysdtw stores R in float32, so each of its soft-min weights is off by about
   |R| 2^-24 / gamma: ~1e-4 at 256 x 256).
@@ -58,6 +59,7 @@ class Row:
     error: float | None = None  # largest relative difference to the reference row
     agrees: str = "-"
     reference: bool = False
+    runs: int | None = None  # timed runs (fewer than --repeat where they reached BUDGET_S)
 
 
 # ---- the implementations, each as "make a forward+backward pass on these inputs" ----
@@ -204,7 +206,11 @@ def peak_memory_mib(run: Run, device: torch.device) -> float | None:
 def measure(row: Row, make_run: Callable[[], Run], device: torch.device, repeat: int, reference, tolerance: float):
     """Fill ``row`` (time, memory, agreement with ``reference``); returns this run's output."""
     try:
+        held = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
         run = make_run()
+        if device.type == "cuda":  # a CUDA graph's pool: allocated by the capture, before any pass
+            _sync(device)
+            held = torch.cuda.memory_allocated(device) - held
         output = run()  # warm-up: JIT compilation, allocator growth
         _sync(device)
         times = []
@@ -213,8 +219,10 @@ def measure(row: Row, make_run: Callable[[], Run], device: torch.device, repeat:
             run()
             _sync(device)
             times.append(time.perf_counter() - start)
-        row.ms = 1e3 * statistics.median(times)
+        row.ms, row.runs = 1e3 * statistics.median(times), len(times)
         row.memory_mib = peak_memory_mib(run, device)
+        if row.memory_mib is not None:
+            row.memory_mib += held / 2**20
     except Exception as err:  # a peer that is missing or fails: say so in the table
         _failed(row, err)
         return None
@@ -333,8 +341,8 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
     ]
     title = f"VT-TWINS loss fwd+bwd, {videos}x{videos} pairs, 8x8 (S2DTW grid 17x17)"
     _workload(rows, title, candidates, device, repeat)
-    rows.append(Row(title, f"{BOUND} (the DP's 12 bytes per grid cell)",
-                    bandwidth_bound_ms(videos**2 * 17 * 17, device)))
+    rows.append(Row(title, f"{BOUND} (12 bytes per cost cell: the 17x17 grid need not be built)",
+                    bandwidth_bound_ms(videos**2 * 8 * 8, device)))
     return rows
 
 
@@ -464,6 +472,8 @@ def markdown(rows: list[Row], device: torch.device, repeat: int, what: str = "ke
     for row in rows:
         ratio = _number(row.ms / base[row.workload]) if row.ms is not None and row.workload in base else "-"
         ms = _number(row.ms) if row.ms is not None else "-"
+        if row.runs is not None and row.runs < repeat:
+            ms += f" ({row.runs} runs)"
         memory = f"{row.memory_mib:.1f}" if row.memory_mib is not None else "-"
         lines.append(f"| {row.workload} | {row.name} | {ms} | {ratio} | {memory} | {row.agrees} |")
     memory = ("growth of the process's peak resident set (VmHWM) during one pass, every allocator counted"
@@ -476,8 +486,10 @@ def markdown(rows: list[Row], device: torch.device, repeat: int, what: str = "ke
 
 
 def _number(x: float) -> str:
-    """One decimal from 1 up, else two significant digits: a bound of 0.0026 ms must not read 0.0."""
-    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+    """One decimal from 1 up, else two significant digits: a bound of 0.0026 ms must not read 0.0
+    (and 0.996 reads 1.0, not 1)."""
+    short = f"{x:.2g}"
+    return f"{x:.1f}" if x >= 1 or float(short) >= 1 else short
 
 
 def _cpu_name() -> str:
@@ -511,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    if args.out and os.path.isdir(args.out):
+        parser.error(f"--out {args.out} is a folder: name the file to write the table to")
     if args.threads:
         _set_threads(args.threads)
     device = torch.device(args.device)

@@ -8,7 +8,7 @@ import torch
 
 from vtbench.__main__ import main as vtbench_main
 from vtbench.experiments import noise_overrides, untrained_run
-from vtbench.experiments.compare import format_cell, summarise, RunResult
+from vtbench.experiments.compare import RunResult, format_cell, markdown_table, run_comparison, summarise
 from vtbench.train import load_run, make_config, train
 
 TINY = {"steps": 3, "batch_size": 4, "progress": False, "save_every": 3, "log_every": 1}
@@ -60,9 +60,11 @@ def test_compare_smoke_writes_the_tables(tmp_path):
     runs_json = json.loads((out / "comparison.json").read_text())["runs"]
     assert len(runs_json) == 3
     assert (runs / "milnce-seed0" / "eval.json").is_file()
-    # a second call reuses the finished runs (resume) and gives the same numbers
+    # a second call reuses the finished runs (resume: no step trained again) and gives the same numbers
+    trained = {p: p.stat().st_mtime_ns for p in runs.glob("*/checkpoint.pt")}
     assert vtbench_main(argv) == 0
     assert json.loads((out / "comparison.json").read_text())["runs"][1]["metrics"] == runs_json[1]["metrics"]
+    assert {p: p.stat().st_mtime_ns for p in runs.glob("*/checkpoint.pt")} == trained and len(trained) == 2
     # ... but never continues a run made with another config
     assert vtbench_main([a if a != "steps=3" else "steps=4" for a in argv]) == 2
 
@@ -72,6 +74,30 @@ def test_compare_bad_input(tmp_path, capsys):
     assert "valid: infonce, milnce, vt-twins, tempclr, cali-nce" in capsys.readouterr().err
     assert vtbench_main(["compare", "--methods", "infonce", "--set", "gama=1", "--out", str(tmp_path)]) == 2
     assert "unknown config key(s) ['gama']" in capsys.readouterr().err
+    runs = tmp_path / "runs"
+    for option, message in ((["--episodes", "0"], "few_shot_episodes must be an int >= 1, got 0"),
+                            (["--max-videos", "-1"], "max_videos must be an int >= 1")):
+        assert vtbench_main(["compare", "--methods", "infonce", "--no-untrained", "--runs", str(runs),
+                             "--out", str(tmp_path), *option]) == 2
+        assert message in capsys.readouterr().err and not runs.exists()  # said before anything trained
+    with pytest.raises(ValueError, match=r"seeds must be distinct.*got \[0, 0\]"):
+        run_comparison(["infonce"], seeds=[0, 0], runs_dir=runs, out=None)
+
+
+def test_eval_command_rejects_an_empty_protocol_list(tiny_run, capsys):
+    assert vtbench_main(["eval", "--run", str(tiny_run), "--protocols", ","]) == 2
+    assert "protocols must be a non-empty list of: retrieval" in capsys.readouterr().err
+
+
+def test_the_best_trained_method_is_bold_lowest_for_medr_and_time_and_ties_are_not():
+    rs = [RunResult("untrained", 0, {"retrieval/R@1": 0.9, "retrieval/MedR": 1.0}),
+          RunResult("a", 0, {"retrieval/R@1": 0.2, "retrieval/MedR": 9.0}, train_seconds=5.0),
+          RunResult("b", 0, {"retrieval/R@1": 0.3, "retrieval/MedR": 4.0}, train_seconds=5.0)]
+    table = markdown_table(summarise(rs), ["untrained", "a", "b"], ["retrieval/R@1", "retrieval/MedR", "train_seconds"],
+                           transpose=False).splitlines()
+    assert table[2] == "| untrained | 90.0 | 1.0 | – |"  # never bold: not a trained method
+    assert table[3] == "| a | 20.0 | 9.0 | 5.0 |"  # equal times: a tie, neither bold
+    assert table[4] == "| b | **30.0** | **4.0** | 5.0 |"  # higher R@1, lower MedR
 
 
 def test_summary_mean_and_sample_std():

@@ -1,5 +1,6 @@
-"""The quick config of every method trains on narrated digits in under 60 s (2 CPU cores) and ends
-clearly better than the untrained model on text-to-clip retrieval (val split)."""
+"""The quick config of every method trains on narrated digits and ends clearly better than the
+untrained model on text-to-clip retrieval (val split). How long it takes is not a test's business
+(machines are noisy): ``python -m vtbench.train.quickcheck`` prints each method's training time."""
 from __future__ import annotations
 
 import pytest
@@ -10,10 +11,9 @@ from vtbench.train.quickcheck import check
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(LOSSES))
-def test_quick_config_trains_fast_and_retrieves_better(method, tmp_path):
+def test_quick_config_trains_and_retrieves_better(method, tmp_path):
     result = check(method, "quick", [], tmp_path, max_videos=120)
     before, after = result["before"], result["after"]
-    assert result["train_s"] < 60, result
     assert after["MedR"] < before["MedR"] / 3, result  # 120 val videos: ~480 captions, ~48 of each digit
     assert after["R@10"] > before["R@10"] + 0.1, result
     if "same_text/R@1" in before:

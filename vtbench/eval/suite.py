@@ -103,14 +103,34 @@ class TextCache:
         return torch.stack([self.table[t] for t in texts])
 
 
+def check_options(*, protocols: Sequence[str] | None = None, max_videos: int | None = None,
+                  few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = 200, **_) -> None:
+    """The options of :func:`evaluate` that can be checked without a model or data (so a comparison
+    can check them before it trains anything); a ValueError naming the wrong one."""
+    if protocols is not None:
+        if isinstance(protocols, str) or not protocols:
+            raise ValueError(f"protocols must be a non-empty list of: {', '.join(PROTOCOLS)}; got {protocols!r}")
+        unknown = sorted(set(protocols) - set(PROTOCOLS))
+        if unknown:
+            raise ValueError(f"unknown protocol(s) {unknown}; valid: {', '.join(PROTOCOLS)}")
+    counts = {"max_videos": max_videos, "few_shot_way": few_shot_way, "few_shot_shot": few_shot_shot,
+              "few_shot_episodes": few_shot_episodes}
+    for name, value in counts.items():
+        if value is None and name == "max_videos":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            every = " (or None: every video)" if name == "max_videos" else ""
+            raise ValueError(f"{name} must be an int >= 1{every}, got {value!r}")
+
+
 def evaluate(model, dataset, tokenizer, *, clip_len: int, max_words: int | None = None,
              protocols: Sequence[str] | None = None, max_videos: int | None = None,
              few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = 200,
              seed: int = 0) -> dict:
     """Run every protocol the dataset supports (or those named in ``protocols``); a dict of
     results per protocol plus ``meta``. Flatten it for tables with :func:`flatten_metrics`."""
-    if max_videos is not None and (isinstance(max_videos, bool) or not isinstance(max_videos, int) or max_videos < 1):
-        raise ValueError(f"max_videos must be an int >= 1 (or None: every video), got {max_videos!r}")
+    check_options(protocols=protocols, max_videos=max_videos, few_shot_way=few_shot_way, few_shot_shot=few_shot_shot,
+                  few_shot_episodes=few_shot_episodes)
     n = len(dataset) if max_videos is None else min(len(dataset), max_videos)
     if n == 0:
         raise ValueError("cannot evaluate on an empty dataset")
@@ -118,9 +138,6 @@ def evaluate(model, dataset, tokenizer, *, clip_len: int, max_words: int | None 
     supported = supported_protocols(items[0])
     if protocols is None:
         protocols = supported
-    unknown = sorted(set(protocols) - set(PROTOCOLS))
-    if unknown:
-        raise ValueError(f"unknown protocol(s) {unknown}; valid: {', '.join(PROTOCOLS)}")
     missing = sorted(set(protocols) - set(supported))
     if missing:
         raise ValueError(f"this dataset does not support {missing}; it supports {supported}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.suite import flatten_metrics
+from ..eval.suite import check_options, flatten_metrics
 from ..losses import LOSSES
 from ..train import TrainConfig, make_config, parse_overrides, train, valid_keys
 from ..io import atomic_write
@@ -121,11 +121,13 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown config preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seeds:
-        raise ValueError("need at least one seed")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, at least one (a repeated seed reuses its run: n would count "
+                         f"it twice), got {seeds}")
     overrides = dict(parse_overrides(overrides)) if not isinstance(overrides, dict) else dict(overrides)
     check_overrides(methods, overrides)
     eval_options = dict(eval_options or {})
+    check_options(**eval_options)  # before anything trains
     runs_dir = Path(runs_dir)
     comparison = Comparison()
     began = time.perf_counter()
