@@ -27,6 +27,28 @@ def test_padding_and_lengths():
         tok.encode(["a"], max_len=0)
 
 
+def test_words_of_any_script_stay_whole():
+    assert words("Sauté the JALAPEÑO, don’t burn it") == ["sauté", "the", "jalapeño", "don't", "burn", "it"]
+    assert words("Cre\u0300me bru\u0302le\u0301e") == words("Crème brûlée") == ["crème", "brûlée"]  # decomposed
+    tok = Tokenizer.fit(["crème brûlée", "let’s go"])
+    assert tok.decode(tok.encode(["Crème let's"])[0]) == "crème let's"
+
+
+def test_bad_input_is_a_clear_error():
+    tok = Tokenizer(["a", "b"])
+    with pytest.raises(TypeError, match="texts must be a sequence of texts, got one string"):
+        tok.encode("a b")
+    with pytest.raises(TypeError, match="texts must be a sequence of texts"):
+        Tokenizer.fit("a b")
+    with pytest.raises(TypeError, match="texts must hold strings, got int"):
+        tok.encode(["a", 3])
+    for ids in ([-1], [4], torch.tensor([2, 9])):
+        with pytest.raises(ValueError, match=r"ids must lie in 0..3 \(this tokenizer's 4 ids\)"):
+            tok.decode(ids)
+    with pytest.raises(ValueError, match="a tokenizer state is"):
+        Tokenizer.from_state_dict({})
+
+
 def test_max_size_and_state_dict():
     tok = Tokenizer.fit(["a a a b b c"], max_size=4)
     assert tok.vocab == ["a", "b"] and len(tok) == 4
