@@ -7,7 +7,7 @@ import torch
 
 from vtbench.data import DATASETS, NarratedDigits, Tokenizer, build_dataset, digit_prompts
 from vtbench.data.digit_words import DIGIT_WORDS, FILLERS
-from vtbench.data.narrated_digits import _uci_digits, image_pools
+from vtbench.data.narrated_digits import _uci_digits, image_pools, make_tasks
 
 ITEM_KEYS = {"video_id", "features", "starts", "ends", "texts", "task", "steps", "segments",
              "frame_labels", "step_labels", "clean_texts", "narration_segment"}
@@ -185,6 +185,80 @@ def test_preset_conflicts_and_bad_knobs_are_rejected():
         NarratedDigits("val", p_unnarrated=1.5, cache_dir=None)
     with pytest.raises(ValueError, match="filler_rate"):
         NarratedDigits("val", filler_rate=1.0, cache_dir=None)
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_KNOBS = [  # (keyword arguments, error, what the message must say)
+    # raw values are checked before noise scales (and caps) them
+    (dict(p_unnarrated=1.5, noise=2.0), ValueError, r"p_unnarrated must lie in \[0, 1\], got 1.5"),
+    (dict(filler_rate=1.0, noise=2.0), ValueError, r"filler_rate must lie in \[0, 1\), got 1.0"),
+    (dict(p_unnarrated=-0.5, noise=0.0), ValueError, r"p_unnarrated must lie in \[0, 1\], got -0.5"),
+    (dict(shift_std=-3.0, noise=0.0), ValueError, r"shift_std must be >= 0, got -3.0"),
+    # every real knob must be finite
+    (dict(shift_mean=NAN), ValueError, r"shift_mean must be a finite number, got nan"),
+    (dict(shift_mean=-INF), ValueError, r"shift_mean must be a finite number, got -inf"),
+    (dict(shift_std=NAN), ValueError, r"shift_std must be a finite number"),
+    (dict(pixel_noise=NAN), ValueError, r"pixel_noise must be a finite number"),
+    (dict(background_noise=INF), ValueError, r"background_noise must be a finite number"),
+    (dict(p_skip_step=NAN), ValueError, r"p_skip_step must be a finite number"),
+    (dict(pool_fractions=(NAN, 0.5, 0.5)), ValueError, r"pool_fractions\[0\] must be a finite number"),
+    (dict(shift_mean="1"), TypeError, r"shift_mean must be a real number"),
+    (dict(p_swap_steps=True), TypeError, r"p_swap_steps must be a real number"),
+    # integers: named, with the value
+    (dict(seed=-1), ValueError, r"seed must be a non-negative integer, got -1"),
+    (dict(pool_seed=-1), ValueError, r"pool_seed must be a non-negative integer, got -1"),
+    (dict(seed=1.0), TypeError, r"seed must be an integer, got 1.0"),
+    (dict(n_tasks=2.5), TypeError, r"n_tasks must be an integer, got 2.5"),
+    (dict(n_tasks=0), ValueError, r"n_tasks must be a positive integer, got 0"),
+    (dict(videos_per_task=0), ValueError, r"videos_per_task must be a positive integer, got 0"),
+    (dict(frames_per_clip=1.5), TypeError, r"frames_per_clip must be an integer, got 1.5"),
+    (dict(frames_per_clip=0), ValueError, r"frames_per_clip must be a positive integer, got 0"),
+    (dict(max_shift_px=1.5), TypeError, r"max_shift_px must be an integer, got 1.5"),
+    (dict(max_shift_px=4), ValueError, r"max_shift_px must lie in 0..3, got 4"),
+    # (low, high) pairs
+    (dict(clips_per_step=(2,)), ValueError, r"clips_per_step must be a \(low, high\) pair of integers"),
+    (dict(steps_per_task=3), TypeError, r"steps_per_task must be a \(low, high\) pair of integers"),
+    (dict(steps_per_task=(3.5, 6)), TypeError, r"steps_per_task must be a \(low, high\) pair of integers"),
+    (dict(steps_per_task=(0, 3)), ValueError, r"steps_per_task must be \(low, high\) with 1 <= low <= high"),
+    (dict(steps_per_task=(3, 11)), ValueError, r"steps_per_task must satisfy 1 <= lo <= hi <= 10"),
+    (dict(filler_len=(4, 2)), ValueError, r"filler_len must be \(low, high\) with 1 <= low <= high, got \(4, 2\)"),
+    (dict(background_len=(-1, 2)), ValueError, r"background_len must be \(low, high\) with 0 <= low <= high"),
+    # more tasks than scripts; handwriting pools that miss a digit
+    (dict(n_tasks=11, steps_per_task=(1, 1)), ValueError, r"n_tasks=11 .*steps_per_task=\(1, 1\) allows only 10"),
+    (dict(pool_fractions=(0.998, 0.001, 0.001)), ValueError, r"pool_fractions=.* leave the val pool no image of digit"),
+    (dict(pool_fractions=(0.5, 0.5)), ValueError, r"pool_fractions must be three positive numbers"),
+]
+
+
+@pytest.mark.timeout(60)  # too many tasks used to loop forever
+@pytest.mark.parametrize("kwargs, error, message", BAD_KNOBS,
+                         ids=[",".join(f"{k}={v!r}" for k, v in kw.items()) for kw, _, _ in BAD_KNOBS])
+def test_bad_knobs_get_an_error_naming_them(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        NarratedDigits("val", cache_dir=None, **{"videos_per_task": 1, **kwargs})
+
+
+@pytest.mark.timeout(60)
+def test_make_tasks_draws_every_script_or_refuses():
+    assert sorted(make_tasks(10, (1, 1), seed=0)) == [[d] for d in range(10)]
+    assert len({tuple(t) for t in make_tasks(100, (1, 2), seed=0)}) == 100  # 10 + 10 * 9 scripts
+    with pytest.raises(ValueError, match=r"n_tasks=101 .*allows only 100 scripts"):
+        make_tasks(101, (1, 2), seed=0)
+
+
+def test_numpy_scalars_act_like_python_numbers():
+    a = NarratedDigits("val", seed=np.int64(1), n_tasks=np.int32(4), shift_std=np.float32(2.0),
+                       videos_per_task=1, cache_dir=None)
+    b = NarratedDigits("val", seed=1, n_tasks=4, shift_std=2.0, videos_per_task=1, cache_dir=None)
+    assert a.config == b.config and a.config.key("val") == b.config.key("val") and type(a.config.seed) is int
+    assert torch.equal(a[0]["features"], b[0]["features"])
+
+
+def test_noise_still_caps_valid_rates():
+    cfg = NarratedDigits("val", p_unnarrated=0.9, filler_rate=0.8, noise=2.0, videos_per_task=1, cache_dir=None).config
+    assert (cfg.p_unnarrated, cfg.filler_rate) == (0.95, 0.9)
+    with pytest.raises(ValueError, match=r"noise=1e\+300 scales shift_mean"):
+        NarratedDigits("val", shift_mean=1e10, noise=1e300, cache_dir=None)
 
 
 def test_registry_prompts_and_tokenizer_cover_the_vocabulary():

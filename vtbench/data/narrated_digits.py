@@ -25,6 +25,9 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
+import numbers
+import operator
 import warnings
 from collections import Counter
 from functools import lru_cache
@@ -83,7 +86,8 @@ def _uci_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def image_pools(fractions=(0.6, 0.2, 0.2), seed: int = 0) -> dict[str, np.ndarray]:
     """Disjoint, class-stratified image indices for each split (into sklearn's 1,797 digits)."""
-    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
+    fractions = _as_fractions(fractions)
+    if min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"pool_fractions must be three positive numbers summing to 1, got {fractions}")
     _, labels = _uci_digits()
     rng = np.random.default_rng(seed)
@@ -98,9 +102,14 @@ def image_pools(fractions=(0.6, 0.2, 0.2), seed: int = 0) -> dict[str, np.ndarra
 
 def make_tasks(n_tasks: int, steps_per_task: tuple[int, int], seed: int) -> list[list[int]]:
     """``n_tasks`` distinct ordered scripts of distinct digits, covering all ten digits if they can."""
-    lo, hi = steps_per_task
+    n_tasks, (lo, hi) = _as_int("n_tasks", n_tasks), _as_pair("steps_per_task", steps_per_task)
     if not 1 <= lo <= hi <= 10:
         raise ValueError(f"steps_per_task must satisfy 1 <= lo <= hi <= 10, got {steps_per_task}")
+    # A script of k steps is an ordered draw of k distinct digits: 10! / (10 - k)! of them.
+    n_scripts = sum(math.perm(10, k) for k in range(lo, hi + 1))
+    if n_tasks > n_scripts:
+        raise ValueError(f"n_tasks={n_tasks} distinct tasks cannot be drawn: steps_per_task={steps_per_task} "
+                         f"allows only {n_scripts} scripts")
     rng = np.random.default_rng([seed, 0x7A5C])
     for _ in range(1000):
         tasks: list[list[int]] = []
@@ -251,14 +260,11 @@ class NarratedDigits(Dataset):
                  pool_seed: int = 0, noise: float = 1.0, cache_dir="auto"):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        knobs = {k: v for k, v in locals().items() if k in _KNOBS}
-        knobs = _scale_noise(_apply_preset(preset, knobs), noise)
+        knobs = _apply_preset(preset, {k: v for k, v in locals().items() if k in _KNOBS})
         if knobs["videos_per_task"] is None:
             knobs["videos_per_task"] = DEFAULT_VIDEOS_PER_TASK[split]
-        for name in ("steps_per_task", "clips_per_step", "background_len", "filler_len", "pool_fractions"):
-            knobs[name] = tuple(knobs[name])
-        self.config = DigitsConfig(**knobs)
-        _validate(self.config)
+        knobs = _checked(knobs)  # the arguments as given: noise scaling would hide bad ones
+        self.config = DigitsConfig(**_scale_noise(knobs, noise))
         self.split, self.preset = split, preset
         self.skipped: Counter = Counter()  # nothing is ever left out; kept for the common contract
         self.tasks = make_tasks(self.config.n_tasks, self.config.steps_per_task, self.config.seed)
@@ -274,6 +280,10 @@ class NarratedDigits(Dataset):
         """Generate the split from scratch (no cache involved)."""
         cfg = self.config
         pool = image_pools(cfg.pool_fractions, cfg.pool_seed)[self.split]
+        missing = np.flatnonzero(np.bincount(_uci_digits()[1][pool], minlength=10) == 0)
+        if len(missing):  # fail now, not when a video first draws that digit
+            raise ValueError(f"pool_fractions={cfg.pool_fractions} leave the {self.split} pool no image of "
+                             f"digit {int(missing[0])}: every split needs every digit")
         split_id = SPLITS.index(self.split)
         features, labels, videos = [], [], []
         for v in range(cfg.n_tasks * cfg.videos_per_task):
@@ -374,25 +384,104 @@ def _scale_noise(knobs: dict, noise: float) -> dict:
     if noise == 1:
         return knobs
     scaled = {name: knobs[name] * noise for name in NOISE_KNOBS}
+    for name, value in scaled.items():
+        if not math.isfinite(value):
+            raise ValueError(f"noise={noise!r} scales {name}={knobs[name]!r} to {value}, which is not finite")
     scaled["p_unnarrated"] = min(scaled["p_unnarrated"], 0.95)
     scaled["filler_rate"] = min(scaled["filler_rate"], 0.9)
     return {**knobs, **scaled}
 
 
-def _validate(cfg: DigitsConfig) -> None:
+INT_KNOBS = ("seed", "n_tasks", "videos_per_task", "frames_per_clip", "max_shift_px", "pool_seed")
+PAIR_KNOBS = ("steps_per_task", "clips_per_step", "background_len", "filler_len")
+REAL_KNOBS = ("p_background_digit", "p_skip_step", "p_swap_steps", "pixel_noise", "background_noise",
+              "shift_mean", "shift_std", "p_unnarrated", "filler_rate")
+
+
+def _checked(knobs: dict) -> dict:
+    """The knobs as plain Python numbers (they form the cache key), else an error naming the bad one.
+
+    Python ints and floats are kept as given, so valid arguments keep their cache key; numpy
+    scalars become their Python equivalents.
+    """
+    knobs = dict(knobs)
+    for name in INT_KNOBS:
+        knobs[name] = _as_int(name, knobs[name])
+    for name in PAIR_KNOBS:
+        knobs[name] = _as_pair(name, knobs[name])
+    for name in REAL_KNOBS:
+        knobs[name] = _as_real(name, knobs[name])
+    knobs["pool_fractions"] = _as_fractions(knobs["pool_fractions"])
+    _check_ranges(knobs)
+    return knobs
+
+
+def _integer(value) -> int | None:
+    """``value`` as a Python int (numpy integers included), or None if it is no integer (bools are not)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _as_int(name: str, value) -> int:
+    if _integer(value) is None:
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return _integer(value)
+
+
+def _as_pair(name: str, value) -> tuple[int, int]:
+    """A (low, high) pair of ints; the order of low and high is checked by the caller."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"{name} must be a (low, high) pair of integers, got {value!r}")
+    if len(value) != 2:
+        raise ValueError(f"{name} must be a (low, high) pair of integers, got {len(value)} values: {value!r}")
+    pair = tuple(_integer(v) for v in value)
+    if None in pair:
+        raise TypeError(f"{name} must be a (low, high) pair of integers, got {value!r}")
+    return pair
+
+
+def _as_real(name: str, value) -> int | float:
+    """A finite real number: Python ints and floats are kept as given, numpy scalars converted."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return operator.index(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _as_fractions(fractions) -> tuple:
+    if not isinstance(fractions, (tuple, list, np.ndarray)) or len(fractions) != 3:
+        raise ValueError(f"pool_fractions must be three positive numbers summing to 1, got {fractions!r}")
+    return tuple(_as_real(f"pool_fractions[{i}]", f) for i, f in enumerate(fractions))
+
+
+def _check_ranges(knobs: dict) -> None:
+    for name in ("seed", "pool_seed"):
+        if knobs[name] < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {knobs[name]}")
+    for name in ("n_tasks", "videos_per_task", "frames_per_clip"):
+        if knobs[name] < 1:
+            raise ValueError(f"{name} must be a positive integer, got {knobs[name]}")
+    if not 0 <= knobs["max_shift_px"] <= 3:
+        raise ValueError(f"max_shift_px must lie in 0..3, got {knobs['max_shift_px']}")
+    for name, low in (("steps_per_task", 1), ("clips_per_step", 1), ("background_len", 0), ("filler_len", 1)):
+        lo, hi = knobs[name]
+        if not low <= lo <= hi:
+            raise ValueError(f"{name} must be (low, high) with {low} <= low <= high, got {knobs[name]}")
     for name in ("p_background_digit", "p_skip_step", "p_swap_steps", "p_unnarrated"):
-        if not 0.0 <= getattr(cfg, name) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.filler_rate < 1.0:
-        raise ValueError(f"filler_rate must lie in [0, 1), got {cfg.filler_rate}")
-    for name in ("clips_per_step", "background_len", "filler_len"):
-        lo, hi = getattr(cfg, name)
-        if not 0 <= lo <= hi or (name != "background_len" and lo < 1):
-            raise ValueError(f"{name} must be (lo, hi) with lo <= hi (lo >= 1 unless background_len), got {(lo, hi)}")
-    if cfg.n_tasks < 1 or cfg.videos_per_task < 1 or cfg.frames_per_clip < 1:
-        raise ValueError("n_tasks, videos_per_task and frames_per_clip must be positive")
-    if cfg.shift_std < 0 or cfg.pixel_noise < 0 or cfg.background_noise < 0 or not 0 <= cfg.max_shift_px <= 3:
-        raise ValueError("shift_std, pixel_noise, background_noise must be >= 0 and max_shift_px in 0..3")
+        if not 0.0 <= knobs[name] <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {knobs[name]}")
+    if not 0.0 <= knobs["filler_rate"] < 1.0:
+        raise ValueError(f"filler_rate must lie in [0, 1), got {knobs['filler_rate']}")
+    for name in ("shift_std", "pixel_noise", "background_noise"):
+        if knobs[name] < 0:
+            raise ValueError(f"{name} must be >= 0, got {knobs[name]}")
 
 
 def _consistent(arrays: dict, meta: dict, key: str) -> bool:
