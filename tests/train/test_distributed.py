@@ -121,6 +121,33 @@ def test_torchrun_training_matches_one_process(tmp_path):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5) and len(losses[0]) == 2
 
 
+TWICE = """
+import sys
+import torch.distributed as dist
+from vtbench.train import make_config, train
+for k in range(2):  # as a comparison or an ablation does
+    config = make_config("infonce", "quick", {"steps": 2, "batch_size": 4, "device": "cpu", "progress": False,
+                                              "save_every": 2, "log_every": 1}, out=f"{sys.argv[1]}/run{k}")
+    train(config)
+    assert dist.is_initialized()  # kept for the next one (and a caller's own group is never destroyed)
+print("trained twice")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="needs torchrun")
+def test_torchrun_trains_twice_in_one_process(tmp_path):
+    """train() destroyed the process group it found or started; the next train() in the process
+    started it again, and the two processes deadlocked (a comparison hung at its second run)."""
+    script = tmp_path / "twice.py"
+    script.write_text(TWICE)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)],
+                          env=env, timeout=240, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.count("trained twice") == 2, done.stderr[-2000:]
+
+
 def test_torchrun_refuses_one_gpu_for_every_process(monkeypatch):
     """Under torchrun each process takes cuda:LOCAL_RANK; device=cuda:1 would send them all to one
     GPU (NCCL: duplicate GPU), so it is an error naming the setting, raised before any group is joined."""

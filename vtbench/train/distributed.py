@@ -9,6 +9,7 @@ drops those gradients).
 """
 from __future__ import annotations
 
+import atexit
 import os
 import warnings
 from dataclasses import dataclass
@@ -85,13 +86,17 @@ def setup(device: str = "auto") -> Context:
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # before the process group, so NCCL binds this process's GPU
-    if not dist.is_initialized():
+    if not dist.is_initialized():  # else the caller's own group, which it keeps and destroys
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        atexit.register(_destroy_group)
     return Context(rank, world_size, local_rank, dev, DistributedGather(rank, world_size))
 
 
-def teardown(ctx: Context) -> None:
-    if ctx.distributed and dist.is_initialized():
+def _destroy_group() -> None:
+    """At exit, the group vtbench started: it lives as long as the process, so that a second
+    train() in it (a comparison, an ablation, a notebook) finds it. Destroyed and started again
+    between two runs, every process had to take part in both at once, and they deadlocked."""
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -90,12 +90,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     from the run's checkpoint. Raises TrainingDiverged on a non-finite loss or gradient."""
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    ctx = distributed.setup(config.device)
-    try:
-        with value_checks(config.check_values):  # off: no read-back but the step's own (see _update)
-            return _train(config, resume, ctx)
-    finally:
-        distributed.teardown(ctx)
+    ctx = distributed.setup(config.device)  # under torchrun: the process group, kept for the process's life
+    with value_checks(config.check_values):  # off: no read-back but the step's own (see _update)
+        return _train(config, resume, ctx)
 
 
 def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
