@@ -39,6 +39,11 @@ def test_eval_command_bad_input(tmp_path, capsys):
     assert vtbench_main(["eval", "--run", str(tmp_path / "broken")]) == 2
 
 
+def test_eval_refuses_real_format_files_for_a_narrated_digits_run(tiny_run, capsys):
+    assert vtbench_main(["eval", "--run", str(tiny_run), "--data-path", "/nonexistent/file.csv"]) == 2
+    assert "data_path (--data-path, --features-path) name real-format files" in capsys.readouterr().err
+
+
 def test_untrained_row_is_the_trainers_initialisation(tmp_path):
     config = make_config("vt-twins", "quick", {**TINY, "steps": 1, "lr": 0.0}, out=str(tmp_path / "run"), seed=3)
     trained = load_run(train(config)).model.state_dict()
@@ -131,3 +136,24 @@ def test_noise_ablation_rows(tmp_path):
     assert all(r["retrieval/MedR"] >= 1 for r in rows)
     assert (tmp_path / "noise-0" / "infonce-seed0" / "eval.json").is_file()
     assert ablation_markdown(rows, ("retrieval/MedR",)).splitlines()[2].startswith("| 0 | infonce |")
+    # n_seeds counts the runs, not the seeds of the last metric (0 where it is not measured)
+    rows = noise_ablation(levels=(0,), methods=["infonce"], seeds=2, overrides=TINY, runs_dir=tmp_path,
+                          metrics=("retrieval/MedR",), eval_options={"max_videos": 24, "protocols": ["retrieval"]})
+    assert rows[0]["n_seeds"] == 2
+    with pytest.raises(ValueError, match=r"metrics \['retrieval/R@1x'\] are not measured here"):
+        noise_ablation(levels=(0,), methods=["infonce"], seeds=1, overrides=TINY, runs_dir=tmp_path,
+                       metrics=("retrieval/R@1x",), eval_options={"max_videos": 24, "protocols": ["retrieval"]})
+
+
+@pytest.mark.parametrize("levels, error, match", [
+    ((0.0, 1.0, -1.0), ValueError, "noise level must be a finite number >= 0, got -1.0"),
+    ("0,1", TypeError, "levels must be a sequence of numbers, got '0,1'"),
+    ((1.0, 1.0000001), ValueError, "levels must be distinct"),
+    ((), ValueError, "levels must be distinct"),
+])
+def test_noise_ablation_checks_every_level_before_training(tmp_path, levels, error, match):
+    from vtbench.experiments import noise_ablation
+
+    with pytest.raises(error, match=match):
+        noise_ablation(levels=levels, methods=["infonce"], seeds=1, overrides=TINY, runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing trained

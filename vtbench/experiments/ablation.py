@@ -32,19 +32,39 @@ def noise_ablation(levels=(0.0, 1.0), methods=METHODS, seeds: int | list[int] = 
     ``{"noise": level, "method": m, "n_seeds": k, METRIC: mean, METRIC + " std": std, ...}``
     for each of ``metrics`` (the flat names of :func:`vtbench.eval.suite.flatten_metrics`)."""
     base = dict(overrides) if isinstance(overrides, dict) else parse_overrides(overrides)
+    levels = _check_levels(levels)  # all of them, before anything trains
     rows = []
     for level in levels:
-        extra = noise_overrides(level)
-        comparison = run_comparison(methods, seeds, preset, {**base, **extra}, Path(runs_dir) / f"noise-{level:g}",
-                                    out=None, include_untrained=False, eval_options=eval_options)
+        comparison = run_comparison(methods, seeds, preset, {**base, **noise_overrides(level)},
+                                    Path(runs_dir) / f"noise-{level:g}", out=None, include_untrained=False,
+                                    eval_options=eval_options)
         summary = comparison.summary
+        measured = sorted({m for method in methods for m in summary[method]})
+        unknown = [m for m in metrics if m not in measured]
+        if unknown:
+            raise ValueError(f"metrics {unknown} are not measured here; measured: {', '.join(measured)}")
         for method in methods:
-            row = {"noise": float(level), "method": method}
+            row = {"noise": level, "method": method, "n_seeds": sum(r.label == method for r in comparison.results)}
             for m in metrics:
-                mean, std, n = summary[method].get(m, (math.nan, math.nan, 0))
-                row.update({"n_seeds": n, m: mean, f"{m} std": std})
+                mean, std, _ = summary[method].get(m, (math.nan, math.nan, 0))
+                row.update({m: mean, f"{m} std": std})
             rows.append(row)
     return rows
+
+
+def _check_levels(levels) -> list[float]:
+    """Noise levels as floats, each valid and distinct (each names its runs folder, noise-{level:g})."""
+    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+        raise TypeError(f"levels must be a sequence of numbers, got {levels!r}")
+    checked = []
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, (int, float)):
+            raise TypeError(f"levels must hold numbers, got {level!r}")
+        checked.append(noise_overrides(level)["data_noise"])
+    folders = [f"{level:g}" for level in checked]
+    if not checked or len(set(folders)) != len(folders):
+        raise ValueError(f"levels must be distinct (to 6 significant digits: each names a runs folder), got {checked}")
+    return checked
 
 
 def ablation_markdown(rows: list[dict], metrics=HEADLINE) -> str:

@@ -30,6 +30,9 @@ def eval_dataset(config: TrainConfig, split: str = "test", data_path: str | None
                  features_path: str | None = None):
     """The dataset a run is evaluated on: the run's data in ``split`` (real formats: the given files)."""
     changes = {k: v for k, v in (("data_path", data_path), ("features_path", features_path)) if v}
+    if changes and config.data == "narrated-digits":
+        raise ValueError(f"{' and '.join(changes)} (--data-path, --features-path) name real-format files: this run "
+                         f"trained on generated narrated digits, which are evaluated on their own {split} split")
     if changes:
         config = config.replace(**changes)
     elif config.data != "narrated-digits" and not _split_is_a_subset(config):
