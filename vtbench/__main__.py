@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
         lines = [f"  {name:8s} {help_}" for name, (_, help_) in COMMANDS.items()]
         print("usage: python -m vtbench COMMAND [options]\n\ncommands:\n" + "\n".join(lines))
-        if argv and argv[0] not in {"-h", "--help"}:
+        if not argv:  # asked for nothing: the usage, and the status of a usage error
+            return 2
+        if argv[0] not in {"-h", "--help"}:
             print(f"\nunknown command {argv[0]!r}; valid: {', '.join(COMMANDS)}", file=sys.stderr)
             return 2
         return 0

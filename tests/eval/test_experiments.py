@@ -31,6 +31,25 @@ def test_eval_command_writes_eval_json(tiny_run, capsys):
     assert "retrieval/R@1" in capsys.readouterr().out
 
 
+def test_the_command_line_lists_its_commands_and_fails_without_one(capsys):
+    assert vtbench_main([]) == 2 and "commands:" in capsys.readouterr().out
+    assert vtbench_main(["--help"]) == 0 and "compare" in capsys.readouterr().out
+    assert vtbench_main(["fit"]) == 2 and "unknown command 'fit'" in capsys.readouterr().err
+
+
+def test_compare_reports_a_diverged_run_with_status_1(tmp_path, capsys, monkeypatch):
+    from vtbench.experiments import compare
+    from vtbench.train import TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("loss is nan at step 2")
+
+    monkeypatch.setattr(compare, "train", diverge)
+    assert vtbench_main(["compare", "--methods", "infonce", "--seeds", "1", "--no-untrained",
+                         "--runs", str(tmp_path / "runs"), "--out", str(tmp_path)]) == 1
+    assert "error: loss is nan at step 2" in capsys.readouterr().err
+
+
 def test_eval_command_bad_input(tmp_path, capsys):
     assert vtbench_main(["eval", "--run", str(tmp_path / "nothing")]) == 2
     assert "no run folder" in capsys.readouterr().err

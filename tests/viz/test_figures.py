@@ -104,3 +104,43 @@ def test_each_method_has_one_colour_in_the_comparison_and_the_ablation():
     ten = method_colours([*METHOD_COLOURS, "a", "b", "c", "d"])  # new methods take the free tab10 colours
     assert len({to_hex(c) for c in ten.values()}) == 10
     plt.close("all")
+
+
+def _metrics(tmp_path, text):
+    (tmp_path / "metrics.jsonl").write_text(text)
+    return tmp_path
+
+
+def test_learning_curves_read_a_killed_run_and_say_what_they_average(tmp_path):
+    from vtbench.viz.training import plot_learning_curve, read_metrics
+
+    lines = "".join(f'{{"step": {s}, "loss": {3.0 / s}, "corr": {s}}}\n' for s in (10, 20, 30, 40))
+    run = _metrics(tmp_path, lines + '{"step": 50, "lo')  # killed while logging
+    with pytest.warns(UserWarning, match="line 5: a record cut short"):
+        assert [r["step"] for r in read_metrics(run)] == [10, 20, 30, 40]
+    with pytest.warns(UserWarning):
+        fig = plot_learning_curve({"run": run}, smooth=3)
+    assert fig.axes[0].get_title() == "training loss (each point the mean of the last 3 logged means)"
+    assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx((3 / 20 + 3 / 30 + 3 / 40) / 3)
+    plt.close(fig)
+    (tmp_path / "one").mkdir()
+    fig = plot_learning_curve(_metrics(tmp_path / "one", '{"step": 2, "loss": 1.0}\n'))
+    assert fig.axes[0].get_title() == "training loss" and fig.axes[0].lines[0].get_marker() == "o"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("text, match", [("", "holds no record"),
+                                         ('{"step": 1}\nnot json\n{"step": 3}\n', "line 2: not a JSON record")])
+def test_unreadable_metrics_are_errors_naming_the_file(tmp_path, text, match):
+    from vtbench.viz.training import read_metrics
+
+    with pytest.raises(ValueError, match=match) as error:
+        read_metrics(_metrics(tmp_path, text))
+    assert str(tmp_path / "metrics.jsonl") in str(error.value)
+
+
+@pytest.mark.parametrize("noise", [0.0, float("nan"), -0.1])
+def test_toy_pairs_need_some_noise(noise):
+    """A background clip is pure noise: without any its embedding was 0 / 0, a NaN similarity."""
+    with pytest.raises(ValueError, match="noise must be a finite number > 0"):
+        toy_pair("irrelevant clips", noise=noise)

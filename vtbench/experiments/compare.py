@@ -28,7 +28,7 @@ import numpy as np
 
 from ..eval.suite import check_options, flatten_metrics
 from ..losses import LOSSES
-from ..train import TrainConfig, make_config, parse_overrides, train, valid_keys
+from ..train import TrainConfig, TrainingDiverged, make_config, parse_overrides, train, valid_keys
 from ..io import atomic_write
 from ..train.checkpoint import CONFIG, CheckpointError, read_config
 from ..train.config import PRESET_NAMES
@@ -272,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
         run_comparison(methods, args.seeds, args.config, args.overrides, args.runs, args.out,
                        not args.no_untrained, eval_options, command.strip())
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (ValueError, CheckpointError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

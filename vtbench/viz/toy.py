@@ -15,6 +15,8 @@ Everything is seeded: the same call gives the same pair, bit for bit.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .alignments import Pair
@@ -47,6 +49,8 @@ def toy_pair(case: str = "aligned", *, clips_per_step: int = 3, dim: int = 32, n
         raise ValueError(f"case must be one of {TOY_CASES}, got {case!r}")
     if clips_per_step < 1 or dim < 8:
         raise ValueError("clips_per_step must be >= 1 and dim >= 8")
+    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise > 0):
+        raise ValueError(f"noise must be a finite number > 0 (a background clip is pure noise), got {noise!r}")
     g = torch.Generator().manual_seed(seed)
     steps = 5
     prototypes = _unit(torch.randn(steps + 1, dim, generator=g, dtype=torch.float64))  # last: "chat"

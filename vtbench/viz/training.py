@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,11 +16,24 @@ BOOKKEEPING = {"step", "lr", "elapsed_s", "steps_per_s", "grad_norm", "videos", 
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The records of ``run_dir/metrics.jsonl`` (one per logged step)."""
+    """The records of ``run_dir/metrics.jsonl`` (one per logged step). A last line cut short (a
+    run killed while logging) is left out with a warning; any other unreadable line, or no record
+    at all, is a ValueError naming the file."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: is {run_dir} a trained run?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(k, line) for k, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    records = []
+    for k, line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if (k, line) != lines[-1]:
+                raise ValueError(f"{path}, line {k}: not a JSON record ({err})") from None
+            warnings.warn(f"{path}, line {k}: a record cut short (the run was stopped while logging); left out")
+    if not records:
+        raise ValueError(f"{path} holds no record: the run logged nothing yet")
+    return records
 
 
 def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: int = 1):
@@ -33,14 +47,17 @@ def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: 
     axes = axes[0]
     for label, recs in records.items():
         steps = [r["step"] for r in recs]
-        axes[0].plot(steps, _smooth([r["loss"] for r in recs], smooth), label=label)
+        marker = "o" if len(steps) == 1 else None  # one record: a line of one point would not show
+        axes[0].plot(steps, _smooth([r["loss"] for r in recs], smooth), label=label, marker=marker)
         for term in terms:
             values = [r.get(term, math.nan) for r in recs]
             first = next((v for v in values if not math.isnan(v) and v != 0), None)
             if first is not None:  # each statistic relative to its first value: trends on one scale
-                axes[-1].plot(steps, _smooth([v / first for v in values], smooth),
+                axes[-1].plot(steps, _smooth([v / first for v in values], smooth), marker=marker,
                               label=f"{label}: {term}" if len(records) > 1 else term)
-    axes[0].set_title("training loss", fontsize=10)
+    # a record is already the mean over the log_every steps before it; smoothing averages records
+    averaged = f" (each point the mean of the last {smooth} logged means)" if smooth > 1 else ""
+    axes[0].set_title(f"training loss{averaged}", fontsize=10)
     if terms:
         axes[-1].set_title("other logged statistics (relative to their first value)", fontsize=10)
     for ax in axes:
