@@ -43,6 +43,8 @@ def test_wrong_types_and_ranges_are_rejected():
         make_config("infonce", "quick", ["seed=-1", "data_seed=-2"])
     with pytest.raises(ValueError, match=r"\['lr', 'weight_decay'\] out of range .*rates finite and >= 0"):
         make_config("infonce", "quick", ["lr=inf", "weight_decay=inf"])
+    with pytest.raises(ValueError, match="warmup_steps=10 must be below steps=10"):
+        make_config("infonce", "quick", ["steps=10", "warmup_steps=10"])
     with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, got 'tpu'"):
         make_config("infonce", "quick", ["device=tpu"])
     with pytest.raises(ValueError, match="shuffle='segments' needs each clip's ground-truth segment"):

@@ -9,7 +9,7 @@ import torch
 from vtbench.losses import LOSSES, InfoNCE, LossOutput
 from vtbench.train import CheckpointError, TrainingDiverged, load_run, train
 from vtbench.train import batches, checkpoint
-from vtbench.train.loop import Interval
+from vtbench.train.loop import Interval, Metrics, lr_factor
 
 from ..readbacks import ReadBacks
 
@@ -25,6 +25,23 @@ def test_every_method_trains_and_loads_back(tiny, method):
     assert run.step == 6 and run.config.method == method and not run.model.training
     ids = run.tokenizer.encode(["now we write a three"], 16)[None]
     assert run.model.encode_text(ids).shape == (1, 1, run.config.embed_dim)
+
+
+def test_each_line_logs_the_rate_its_last_step_used(tiny):
+    config = tiny(warmup_steps=2)
+    lines = [json.loads(line) for line in (train(config) / "metrics.jsonl").read_text().splitlines()]
+    factor = lr_factor(config)
+    assert [r["lr"] for r in lines] == pytest.approx([config.lr * factor(s - 1) for s in (2, 4, 6)])
+    assert lines[-1]["lr"] > 0  # the last step's cosine rate, not the 0 the schedule reaches after it
+
+
+def test_resume_keeps_only_whole_metrics_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"st')  # the checkpoint counts 2 lines; the second was cut short
+    with pytest.warns(UserWarning, match="1 whole lines where the checkpoint counts 2"):
+        metrics = Metrics(path, active=True, keep=2)
+    metrics.append({"step": 3})
+    assert path.read_text() == '{"step": 1}\n{"step": 3}\n' and metrics.lines == 2
 
 
 def test_a_finished_run_is_not_overwritten(tiny):

@@ -162,6 +162,9 @@ def _check_values(cfg: TrainConfig) -> None:
             torch.device(cfg.device)
         except RuntimeError:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}") from None
+    if cfg.warmup_steps >= cfg.steps:
+        raise ValueError(f"warmup_steps={cfg.warmup_steps} must be below steps={cfg.steps}: the warmup would "
+                         f"never reach lr, nor the schedule decay")
     if cfg.schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {cfg.schedule!r}")
     if cfg.method == "tempclr" and cfg.n_clips < cfg.loss_args["n_pairs"]:

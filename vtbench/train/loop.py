@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,12 +145,13 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
         batch = to_device(batch_for_step(data, config, step, ctx.rank, ctx.world_size), ctx.device)
         value, stats, grad_norm = _update(engine, objective, optimizer, batch, config, ctx, step, run_dir)
         interval.add({"loss": value, **stats, "grad_norm": grad_norm})
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used (logged: the interval's last step's)
         scheduler.step()
         bar.set_postfix(loss=f"{value:.4f}", refresh=False)  # drawn at tqdm's own pace
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             elapsed = time.perf_counter() - began  # this session's; elapsed_s counts the whole run's steps
-            metrics.append({"step": done, **interval.flush(), "lr": optimizer.param_groups[0]["lr"],
+            metrics.append({"step": done, **interval.flush(), "lr": lr,
                             "elapsed_s": trained_s + elapsed, "steps_per_s": (done - start) / elapsed})
         if done % config.save_every == 0 or done == config.steps:
             save(done)
@@ -237,19 +240,32 @@ class Interval:
 
 class Metrics:
     """metrics.jsonl, one JSON object per logged step; on resume, lines written after the
-    checkpoint (by a run killed later) are dropped so that the file matches an uninterrupted run."""
+    checkpoint (by a run killed later) are dropped so that the file matches an uninterrupted run.
+    Each line is on disk (fsync) before the checkpoint that counts it is written."""
 
     def __init__(self, path: Path, active: bool, keep: int = 0):
         self.path, self.active, self.lines = path, active, keep
         if active and path.exists():
-            kept = path.read_text().splitlines()[:keep]
+            kept = []
+            for line in path.read_text().splitlines()[:keep]:
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a line cut short: nothing after it can be trusted
+                kept.append(line)
+            if len(kept) < keep:
+                warnings.warn(f"{path}: {len(kept)} whole lines where the checkpoint counts {keep}; the "
+                              f"learning curve lacks the rest")
             atomic_write(path, lambda f: f.write("".join(line + "\n" for line in kept).encode()))
+            self.lines = len(kept)
 
     def append(self, record: dict) -> None:
         if self.active:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
             self.lines += 1
 
 
