@@ -35,7 +35,8 @@ backward (``_reorder_kernel``); an interleaved grid reads and writes C's cells r
 are few).
 
 Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
-figures/triton_configs_cuda.md, every kernel of a B=64 soft-DTW pass on an H200). Diagonal-major
+every kernel of a B=64 soft-DTW pass; the numbers here are an H200's, at commit c9495aa, and
+figures/triton_configs_cuda.md an H100's, at commit aa1eac5). Diagonal-major
 storage and 128-row groups took 2048 x 2048 from 39.1 to 19.7 ms (each alone: 25.8 and 35.9) and
 512 x 512 from 1.9 to 1.7; forced on at 128 x 128 it was slower (0.28 against 0.21 ms: the
 reorders cost more than coalescing saves there), and 128-row groups are slower below 2048 rows
@@ -49,10 +50,13 @@ arithmetic, a barrier and a global round trip) and the three reorders 5.9 ms, fo
 copy's time (all timed on commit c9495aa). Since then the reorder has lost half its instructions,
 and the DP loops a tenth by carrying each step's anti-diagonal residue (``_step``) instead of
 taking remainders (compiled for sm_90, a 2048-row step costs a thread 405 instructions forward
-and 426 backward, from 450 and 484), and a pass reorders C once, not twice; none of it is timed
-yet. A knob waits for a GPU: _FAST_LOG (off) takes the float32 soft-min's log as lg2.approx
-(``_log``: 333 instructions a forward step instead of 405), to be timed and checked against the
-default by triton-configs. Several programs per problem is what is left to do.
+and 426 backward, from 450 and 484), and a pass reorders C once, not twice. An H100 (commit
+aa1eac5, figures/triton_configs_cuda.md now holds its run) took 6.6 ms forward, 7.9 backward and
+6.4 for the two reorders at 2048 x 2048 (~3.2 ms per GiB each: still five times a copy there).
+_FAST_LOG (off) takes the float32 soft-min's log as lg2.approx (``_log``: 333 instructions a
+forward step instead of 405): on that H100 it took the forward from 6.6 to 5.3 ms, but moved the
+values and gradients by 1e-4 at 2048 x 2048 (3e-5 at 512), more than the 1e-5 it had to meet, so
+it stays off. Several programs per problem is what is left to do.
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -83,8 +87,9 @@ the final-state seeds of E, (B, S) float64).
 The kernels also run on CPU tensors in Triton's interpreter when TRITON_INTERPRET=1 was set
 before this module was imported (the tests do that); the interpreter is slow, so only small shapes.
 Checked with Triton 3.6 (the GPU image's; its interpreter needs numpy < 2.3) and 3.9: the
-interpreter tests and the sm_90 compilation of every kernel; and on an H200 (Triton 3.6): the
-CUDA tests, ``python -m vtbench.bench kernels --device cuda`` (README.md) and triton-configs.
+interpreter tests and the sm_90 compilation of every kernel; and on an H200 (commit c9495aa) and
+an H100 (commit aa1eac5), Triton 3.6: the CUDA tests, ``python -m vtbench.bench kernels --device
+cuda`` (README.md) and triton-configs.
 """
 from __future__ import annotations
 
@@ -111,7 +116,7 @@ _PROGRAMS = 256  # pack problems only while at least this many programs remain
 _CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
 _PREFETCH = True  # load a step's inputs one step ahead
 _DIAGONAL_MAJOR = 256  # grids of at least this many rows are stored anti-diagonal by anti-diagonal
-_FAST_LOG = False  # float32 soft-min's log as the GPU's lg2.approx (``_log``), not libdevice's logf: untimed
+_FAST_LOG = False  # float32 soft-min's log as lg2.approx (``_log``): faster, but off by 1e-4 on an H100
 # (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
 
@@ -715,7 +720,8 @@ def _reorder(x: torch.Tensor, to_diagonals: bool) -> torch.Tensor:
     """x (B, S, N, M), each grid row-major, as diagonal-major storage (``_at``) in a tensor of the same
     shape; or (to_diagonals False) back. In tiles of rows x diagonals, each side read or written
     coalesced. On an H200 the kernel of commit c9495aa took ~2 ms per GiB, as an index_select did,
-    four times a copy's time; this one, with half its instructions, is not timed yet."""
+    four times a copy's time; this one, with half its instructions, ~3.2 ms per GiB on an H100
+    (whose memory is slower: five times a copy's time there)."""
     B, S, N, M = x.shape
     x = x.contiguous()
     out = torch.empty_like(x)
