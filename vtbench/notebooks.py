@@ -29,6 +29,8 @@ import typing
 from collections.abc import Mapping
 from pathlib import Path
 
+from .io import atomic_write
+
 # The longer settings (the README's comparison and noise-ablation figures come from notebook 06's);
 # the parameters cells hold the quick defaults.
 FULL_PARAMETERS: dict[str, dict] = {
@@ -119,13 +121,9 @@ def _jsonable(value):
 def record(results_dir: str | Path, notebook: str, metrics: Mapping, *, parameters: Mapping | None = None) -> Path:
     """Write ``{results_dir}/{notebook}.json``: {"notebook", "parameters", "metrics"}, atomically
     (``parameters``: what :func:`check_parameters` returned)."""
-    path = Path(results_dir) / f"{notebook}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"notebook": notebook, "parameters": _jsonable(dict(parameters or {})),
-                               "metrics": _jsonable(metrics)}, indent=2, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    text = json.dumps({"notebook": notebook, "parameters": _jsonable(dict(parameters or {})),
+                       "metrics": _jsonable(metrics)}, indent=2, sort_keys=True)
+    return atomic_write(Path(results_dir) / f"{notebook}.json", lambda f: f.write(text.encode()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,16 +220,21 @@ def _first_line(source: str) -> str:
     return (lines[0][:100] + (" ..." if len(lines) > 1 else "")) if lines else "(empty)"
 
 
+def _source_code_cells(output: Path) -> list:
+    """The executed copy's code cells that the source has (papermill's injected-parameters cell left out)."""
+    import nbformat
+
+    cells = nbformat.read(output, as_version=4).cells
+    return [c for c in cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+
+
 def describe_failure(error, notebook: Path, output: Path) -> str:
     """Name the notebook and the failing cell from a papermill.PapermillExecutionError: its
     number among the source's code cells (papermill's injected-parameters cell not counted), its
     first line, the error, and where the executed copy with the full traceback is."""
-    import nbformat
-
     where = f"cell {error.cell_index + 1}"
     try:
-        cells = nbformat.read(output, as_version=4).cells  # papermill adds an error banner cell
-        code = [c for c in cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        code = _source_code_cells(output)  # (papermill adds an error banner cell: not a code cell)
         number = next(k for k, c in enumerate(code, 1) if c.execution_count == error.exec_count)
         where = f"code cell {number} of {len(code)}"
     except Exception:  # the output may be half written; papermill's index is still useful
@@ -247,12 +250,9 @@ def describe_failure(error, notebook: Path, output: Path) -> str:
 def describe_interruption(error, notebook: Path, output: Path, timeout: int | None) -> str:
     """Name the notebook, and the cell papermill was running (the last it started), when the kernel
     timed out or died (nbclient's CellTimeoutError, DeadKernelError): no error record names it then."""
-    import nbformat
-
     where = "a cell"
     try:
-        cells = nbformat.read(output, as_version=4).cells
-        code = [c for c in cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+        code = _source_code_cells(output)
         number, cell = [(k, c) for k, c in enumerate(code, 1)
                         if c.metadata.get("papermill", {}).get("status", "pending") != "pending"][-1]
         where = f"code cell {number} of {len(code)} ({_first_line(cell.source)})"
@@ -320,8 +320,6 @@ def _parse_override(text: str) -> tuple[str, object]:
 
 def _write_runtimes(out_dir: Path, mode: str, seconds: dict, failed: str | None = None) -> None:
     """out_dir/runtimes.json: this run's seconds per notebook (and the one that failed, if any)."""
-    from .io import atomic_write
-
     text = json.dumps({"mode": mode, "seconds": seconds, "failed": failed}, indent=2)
     atomic_write(out_dir / "runtimes.json", lambda f: f.write(text.encode()))
 
