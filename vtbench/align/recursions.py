@@ -26,7 +26,7 @@ state s of cell (i, j); at gamma = 0 it is the indicator of the optimal path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Start = Literal["corner", "left", "left_first"]
 
@@ -59,7 +59,7 @@ class Recursion:
         if S == 0 or len(self.starts) != S:
             raise ValueError(f"Recursion {self.name!r}: moves and starts need one entry per state (at least one), "
                              f"got {S} and {len(self.starts)}")
-        if any(start not in (None, "corner", "left", "left_first") for start in self.starts):
+        if any(start not in (None, *get_args(Start)) for start in self.starts):
             raise ValueError(f"Recursion {self.name!r}: starts must be None, 'corner', 'left' or 'left_first', "
                              f"got {self.starts}")
         if not self.final or any(not 0 <= f < S for f in self.final):
