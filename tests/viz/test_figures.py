@@ -120,12 +120,14 @@ def test_learning_curves_read_a_killed_run_and_say_what_they_average(tmp_path):
         assert [r["step"] for r in read_metrics(run)] == [10, 20, 30, 40]
     with pytest.warns(UserWarning):
         fig = plot_learning_curve({"run": run}, smooth=3)
-    assert fig.axes[0].get_title() == "training loss (each point the mean of the last 3 logged means)"
+    assert fig.get_suptitle() == "each point: the mean of the last 3 logged means"  # both panels are smoothed
     assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx((3 / 20 + 3 / 30 + 3 / 40) / 3)
+    assert fig.axes[1].lines[0].get_ydata()[-1] == pytest.approx((20 + 30 + 40) / 3 / 10)
     plt.close(fig)
     (tmp_path / "one").mkdir()
     fig = plot_learning_curve(_metrics(tmp_path / "one", '{"step": 2, "loss": 1.0}\n'))
     assert fig.axes[0].get_title() == "training loss" and fig.axes[0].lines[0].get_marker() == "o"
+    assert fig.get_suptitle() == ""
     plt.close(fig)
 
 

@@ -55,9 +55,11 @@ def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: 
             if first is not None:  # each statistic relative to its first value: trends on one scale
                 axes[-1].plot(steps, _smooth([v / first for v in values], smooth), marker=marker,
                               label=f"{label}: {term}" if len(records) > 1 else term)
-    # a record is already the mean over the log_every steps before it; smoothing averages records
-    averaged = f" (each point the mean of the last {smooth} logged means)" if smooth > 1 else ""
-    axes[0].set_title(f"training loss{averaged}", fontsize=10)
+    # a record is already the mean over the log_every steps before it; smoothing averages records,
+    # in both panels alike
+    if smooth > 1:
+        fig.suptitle(f"each point: the mean of the last {smooth} logged means", fontsize=9)
+    axes[0].set_title("training loss", fontsize=10)
     if terms:
         axes[-1].set_title("other logged statistics (relative to their first value)", fontsize=10)
     for ax in axes:
