@@ -124,6 +124,18 @@ def test_the_best_trained_method_is_bold_lowest_for_medr_and_time_and_ties_are_n
     assert table[4] == "| b | **30.0** | **4.0** | 5.0 |"  # higher R@1, lower MedR
 
 
+def test_the_header_counts_the_runs_training_time_apart_from_the_commands():
+    from vtbench.experiments.compare import comparison_markdown
+
+    rs = [RunResult("untrained", 0, {"retrieval/R@1": 0.1}),
+          *(RunResult(m, s, {"retrieval/R@1": 0.2}, train_seconds=t) for m, s, t in [("a", 0, 5.0), ("a", 1, 7.0),
+                                                                                    ("b", 0, 4.0), ("b", 1, 4.0)])]
+    header = {"preset": "quick", "seeds": [0, 1], "methods": ["a", "b"], "overrides": {}, "seconds": 3.2,
+              "command": "cmd"}  # every run reused: the command took 3 s, its runs trained for 20
+    assert "(3 s; training its runs took 20 s, reused runs included; overrides: none)." in comparison_markdown(
+        summarise(rs), header)
+
+
 def test_summary_mean_and_sample_std():
     rs = [RunResult("a", s, {"retrieval/R@1": v}) for s, v in enumerate([0.1, 0.2, 0.3])]
     mean, std, n = summarise(rs)["a"]["retrieval/R@1"]

@@ -202,15 +202,20 @@ def comparison_markdown(summary, header: dict) -> str:
     headline = [m for m in HEADLINE if m in metrics]
     n = len(header["seeds"])
     command = header.get("command") or "vtbench.experiments.run_comparison(...)"
+    # the runs' own training time, whenever it ran: a rerun that reuses every run takes only the evaluation's
+    trained = sum(summary[lab]["train_seconds"][0] * summary[lab]["train_seconds"][2]
+                  for lab in labels if "train_seconds" in summary[lab])
     return "\n".join([
         f"# Method comparison: {header['preset']} config, {n} seed{'s' * (n > 1)}",
         "",
         f"Made by `{command}`",
-        f"({header['seconds']:.0f} s in all; overrides: {header['overrides'] or 'none'}).",
+        f"({header['seconds']:.0f} s; training its runs took {trained:.0f} s, reused runs included; "
+        f"overrides: {header['overrides'] or 'none'}).",
         "",
         "Mean ± sample std over seeds on the test split. R@K, recall and accuracy in %; MedR in ranks and",
-        "train_seconds in seconds (lower is better). Bold: the best trained method. `untrained` is the",
-        "initialisation every method starts from. Protocols: METHODS.md section 3; the ranking is as measured.",
+        "train_seconds in seconds (lower is better). Bold: the best trained method (none where the best mean",
+        "is tied). `untrained` is the initialisation every method starts from. Protocols: METHODS.md section 3;",
+        "the ranking is as measured.",
         "",
         "## Headline",
         "",
