@@ -188,3 +188,40 @@ def test_noise_ablation_checks_every_level_before_training(tmp_path, levels, err
     with pytest.raises(error, match=match):
         noise_ablation(levels=levels, methods=["infonce"], seeds=1, overrides=TINY, runs_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing trained
+
+
+def _howto100m(folder, videos: int, seed: int):
+    """A tiny HowTo100M-format set: captions.json and features/<id>.npy with random features."""
+    import numpy as np
+
+    (folder / "features").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    captions = {}
+    for v in range(videos):
+        np.save(folder / "features" / f"vid{seed}_{v}.npy", rng.standard_normal((40, 16)).astype(np.float32))
+        captions[f"vid{seed}_{v}"] = {"start": [0, 8, 16, 24], "end": [6, 14, 22, 30],
+                                      "text": ["cut the onion", "fry it", "add salt", "serve hot"]}
+    (folder / "captions.json").write_text(json.dumps(captions))
+    return str(folder / "captions.json"), str(folder / "features")
+
+
+def test_compare_on_real_format_data_says_whether_it_evaluated_held_out_files(tmp_path, capsys):
+    captions, features = _howto100m(tmp_path / "train", 6, seed=0)
+    held_captions, held_features = _howto100m(tmp_path / "held", 5, seed=1)
+    common = ["--methods", "infonce", "--seeds", "1", "--no-untrained", "--episodes", "5",
+              "--set", "data=howto100m", "--set", f"data_path={captions}", "--set", f"features_path={features}",
+              *(x for kv in TINY.items() for x in ("--set", f"{kv[0]}={kv[1]}"))]
+    assert vtbench_main(["compare", *common, "--out", str(tmp_path / "own"), "--runs", str(tmp_path / "runs")]) == 0
+    assert f"evaluated on the runs' own training files ({captions})" in (tmp_path / "own" / "comparison.md").read_text()
+    assert vtbench_main(["compare", *common, "--out", str(tmp_path / "held-out"), "--runs", str(tmp_path / "runs"),
+                         "--data-path", held_captions, "--features-path", held_features]) == 0
+    table = (tmp_path / "held-out" / "comparison.md").read_text()
+    assert f"evaluated on the held-out files {held_captions} and {held_features}" in table
+    result = json.loads((tmp_path / "runs" / "infonce-seed0" / "eval.json").read_text())
+    assert result["meta"]["n_videos"] == 5  # the held-out set's, not the training set's 6
+    capsys.readouterr()
+    # narrated digits are evaluated on their own test split: held-out files are an error, before training
+    assert vtbench_main(["compare", "--methods", "infonce", "--seeds", "1", "--runs", str(tmp_path / "digits"),
+                         "--out", str(tmp_path / "digits"), "--data-path", held_captions]) == 2
+    assert "narrated digits are evaluated on their own test split" in capsys.readouterr().err
+    assert not (tmp_path / "digits").exists()

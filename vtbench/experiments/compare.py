@@ -1,7 +1,9 @@
 """``python -m vtbench compare --config quick --seeds 3 [--methods ...] [--out figures/]``.
 
 Trains every method with every seed (``vtbench.train.train``; a finished run in ``--runs`` is
-reused, an interrupted one resumed), evaluates each on the test split, and writes
+reused, an interrupted one resumed), evaluates each on the test split (real-format data: the
+held-out files of ``--data-path``/``--features-path``, or without them the runs' training files,
+which the tables then say), and writes
 
 * ``OUT/comparison.md``: a headline table and the full table, mean +- std over seeds;
 * ``OUT/comparison.csv``: the same numbers in long form (method, metric, mean, std, n_seeds);
@@ -43,6 +45,7 @@ HEADLINE = (
     "few_shot/dtw/accuracy", "zero_shot/accuracy",
 )
 LOWER_IS_BETTER = ("MedR", "train_seconds")
+DATA_OPTIONS = ("split", "data_path", "features_path")  # eval_options that pick the evaluation data
 COSMETIC = ("progress", "device", "out", "save_every", "log_every")  # do not change what a run learns
 
 
@@ -105,8 +108,9 @@ def evaluate_untrained(seed: int, preset: str, overrides: dict, eval_options: di
     """The shared initialisation at ``seed`` (the model does not depend on the method)."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}  # loss hyperparameters do not shape the model
     config = make_config(method, preset, {k: v for k, v in overrides.items() if k in names}, seed=seed)
-    options = {k: v for k, v in eval_options.items() if k != "split"}
-    result = evaluate_loaded(untrained_run(config), eval_dataset(config, eval_options.get("split", "test")), **options)
+    data = {k: eval_options[k] for k in DATA_OPTIONS if k in eval_options}
+    options = {k: v for k, v in eval_options.items() if k not in DATA_OPTIONS}
+    result = evaluate_loaded(untrained_run(config), eval_dataset(config, **data), **options)
     return RunResult(UNTRAINED, seed, flatten_metrics(result))
 
 
@@ -128,6 +132,7 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     check_overrides(methods, overrides)
     eval_options = dict(eval_options or {})
     check_options(**eval_options)  # before anything trains
+    evaluated = evaluated_on(make_config(methods[0], preset, overrides_for(methods[0], overrides)), eval_options)
     runs_dir = Path(runs_dir)
     comparison = Comparison()
     began = time.perf_counter()
@@ -139,9 +144,27 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
             comparison.results.append(train_and_evaluate(method, seed, preset, overrides, runs_dir, eval_options))
     if out is not None:
         header = {"command": command, "preset": preset, "seeds": seeds, "methods": methods,
-                  "overrides": overrides, "seconds": time.perf_counter() - began}
+                  "overrides": overrides, "seconds": time.perf_counter() - began,
+                  "evaluated_on": evaluated}
         write_tables(comparison, Path(out), header)
     return comparison
+
+
+def evaluated_on(config: TrainConfig, eval_options: dict) -> str:
+    """What the runs are evaluated on, in words, for the tables (see ``eval_dataset``); a ValueError
+    for held-out files with narrated digits, before anything trains."""
+    split = eval_options.get("split") or "test"
+    held_out = [eval_options[k] for k in ("data_path", "features_path") if eval_options.get(k)]
+    if config.data == "narrated-digits":
+        if held_out:
+            raise ValueError("data_path and features_path (--data-path, --features-path) name held-out real-format "
+                             "files: narrated digits are evaluated on their own test split")
+        return f"the {split} split"
+    if held_out:
+        return f"the held-out files {' and '.join(held_out)}"
+    if config.data == "youcook2" and str(config.data_path).lower().endswith(".json"):
+        return f"the {split} subset of {config.data_path}"
+    return f"the runs' own training files ({config.data_path}): no held-out files were given (--data-path)"
 
 
 def summarise(results: list[RunResult]) -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -212,7 +235,8 @@ def comparison_markdown(summary, header: dict) -> str:
         f"({header['seconds']:.0f} s; training its runs took {trained:.0f} s, reused runs included; "
         f"overrides: {header['overrides'] or 'none'}).",
         "",
-        "Mean ± sample std over seeds on the test split. R@K, recall and accuracy in %; MedR in ranks and",
+        f"Mean ± sample std over seeds, evaluated on {header.get('evaluated_on', 'the test split')}.",
+        "R@K, recall and accuracy in %; MedR in ranks and",
         "train_seconds in seconds (lower is better). Bold: the best trained method (none where the best mean",
         "is tied). `untrained` is the initialisation every method starts from. Protocols: METHODS.md section 3;",
         "the ranking is as measured.",
@@ -263,6 +287,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-untrained", action="store_true", help="leave out the untrained reference row")
     p.add_argument("--episodes", type=int, default=200, help="few-shot episodes per run (default 200)")
     p.add_argument("--max-videos", type=int, help="evaluate on the first N test videos only")
+    p.add_argument("--data-path", help="real-format data: the held-out captions/annotations to evaluate on "
+                                       "(without it the runs' training files are evaluated)")
+    p.add_argument("--features-path", help="real-format data: the held-out features folder")
     return p
 
 
@@ -270,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     methods = [m for item in args.methods for m in item.split(",") if m]
-    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos}
+    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos,
+                    **{k: v for k, v in (("data_path", args.data_path), ("features_path", args.features_path)) if v}}
     command = "python -m vtbench compare " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.seeds < 1:
