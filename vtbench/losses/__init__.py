@@ -13,7 +13,7 @@ from .cali_nce import CaliNCE, CorrespondenceHead
 from .infonce import InfoNCE, Temperature, pair_nce_terms
 from .milnce import MILNCE
 from .orders import count_orders, sample_orders
-from .registry import LOSSES, build_loss, loss_parameters, sampler_for
+from .registry import LOSSES, build_loss, hyperparameters, loss_parameters, loss_types, register_loss, sampler_for
 from .tda import local_permutations
 from .tempclr import TempCLR
 from .vt_twins import VTTwins
@@ -21,5 +21,6 @@ from .vt_twins import VTTwins
 __all__ = [
     "LOCAL", "LOSSES", "CaliNCE", "CorrespondenceHead", "Gather", "InfoNCE", "LocalGather", "LossOutput",
     "MILNCE", "TempCLR", "Temperature", "VTTwins", "build_loss", "count_orders", "local_permutations",
-    "loss_parameters", "pair_nce_terms", "sample_orders", "sampler_for",
+    "hyperparameters", "loss_parameters", "loss_types", "pair_nce_terms", "register_loss", "sample_orders",
+    "sampler_for",
 ]

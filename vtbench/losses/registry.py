@@ -1,7 +1,23 @@
-"""The training objectives, registered by name with their published defaults."""
+"""The training objectives, registered by name with their published defaults.
+
+A new loss is an ``nn.Module`` class with a ``sampler`` class attribute (the name of the batch
+sampler it trains on, ``vtbench.data.samplers.SAMPLERS``) and keyword-only hyperparameters, each
+with a default of type bool, int, float or str (the types a config and ``--set key=value`` carry;
+an annotation of one of them takes precedence over the default's type, so ``margin: float = 1``
+accepts 0.5). Register it from Python with :func:`register_loss`; for the command line, publish
+it as an entry point of the group ``vtbench.losses`` in the package that defines it::
+
+    [project.entry-points."vtbench.losses"]
+    my-loss = "my_package.losses:MyLoss"
+
+and ``python -m vtbench train --method my-loss`` finds it once that package is installed.
+"""
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
+import typing
+import warnings
 from typing import Any
 
 from torch import nn
@@ -21,6 +37,68 @@ LOSSES: dict[str, type[nn.Module]] = {
 }
 
 
+CONFIG_TYPES = (bool, int, float, str)  # what a hyperparameter may be: what a config and --set carry
+ENTRY_POINTS = "vtbench.losses"
+
+
+def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
+    """{name: (default, type)} of a loss class's keyword-only hyperparameters; a ValueError naming
+    what a config could not carry (a positional parameter, no default, a default of another type)."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"a loss must be an nn.Module class, got {cls!r}")
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: fall back on the defaults' types
+        hints = {}
+    out = {}
+    for k, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:  # after self
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue  # *args, **kwargs (nn.Module.__init__'s): nothing a config could name
+        where = f"{cls.__name__}.__init__'s parameter {k!r}"
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise ValueError(f"{where} must be keyword-only (after a bare *): hyperparameters are set by name")
+        if p.default is inspect.Parameter.empty:
+            raise ValueError(f"{where} needs a default (the published value): a config sets every hyperparameter")
+        kind = hints.get(k) if hints.get(k) in CONFIG_TYPES else type(p.default)
+        fits = kind in CONFIG_TYPES and (type(p.default) is kind or (kind is float and type(p.default) is int))
+        if not fits:
+            raise ValueError(f"{where} has the default {p.default!r}: a config carries bool, int, float or str "
+                             f"(annotated or as the default's type)")
+        out[k] = (float(p.default) if kind is float else p.default, kind)
+    return out
+
+
+def register_loss(name: str, cls: type[nn.Module]) -> type[nn.Module]:
+    """Add ``cls`` to LOSSES as ``name`` after checking what the trainer needs of it (a ``sampler``
+    that vtbench.data.samplers knows, hyperparameters a config can carry); returns ``cls``."""
+    from ..data.samplers import SAMPLERS
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a loss name must be a non-empty string, got {name!r}")
+    hyperparameters(cls)
+    sampler = getattr(cls, "sampler", None)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"loss {name!r} ({getattr(cls, '__name__', cls)!r}) needs a class attribute sampler naming a "
+                         f"batch sampler, one of {', '.join(sorted(SAMPLERS))}; got {sampler!r}")
+    if name in LOSSES and LOSSES[name] is not cls:
+        raise ValueError(f"a loss named {name!r} is registered already ({LOSSES[name].__name__})")
+    LOSSES[name] = cls
+    return cls
+
+
+def load_entry_points() -> None:
+    """Register the losses that installed packages publish under the entry-point group
+    ``vtbench.losses``; one that fails to load or register is a warning naming it."""
+    for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        if point.name in LOSSES:
+            continue
+        try:
+            register_loss(point.name, point.load())
+        except Exception as err:  # a broken plugin must not take vtbench down with it
+            warnings.warn(f"vtbench: the loss {point.name!r} of entry point {point.value!r} was not registered: {err}",
+                          stacklevel=2)
+
+
 def _lookup(name: str) -> type[nn.Module]:
     if name not in LOSSES:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(LOSSES)}")
@@ -29,8 +107,12 @@ def _lookup(name: str) -> type[nn.Module]:
 
 def loss_parameters(name: str) -> dict[str, Any]:
     """The hyperparameters of method ``name`` and their (published) defaults."""
-    params = inspect.signature(_lookup(name).__init__).parameters
-    return {k: p.default for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return {k: default for k, (default, _) in hyperparameters(_lookup(name)).items()}
+
+
+def loss_types(name: str) -> dict[str, type]:
+    """The type of each hyperparameter of method ``name`` (see :func:`hyperparameters`)."""
+    return {k: kind for k, (_, kind) in hyperparameters(_lookup(name)).items()}
 
 
 def build_loss(name: str, **hyperparameters) -> nn.Module:
@@ -44,4 +126,11 @@ def build_loss(name: str, **hyperparameters) -> nn.Module:
 
 def sampler_for(name: str) -> str:
     """The batch sampler (vtbench.data.samplers) method ``name`` trains on."""
-    return _lookup(name).sampler
+    cls = _lookup(name)
+    if not hasattr(cls, "sampler"):
+        raise ValueError(f"loss {name!r} ({cls.__name__}) has no class attribute sampler: register it with "
+                         "vtbench.losses.register_loss, which checks what the trainer needs")
+    return cls.sampler
+
+
+load_entry_points()

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..losses import LOSSES, loss_parameters
+from ..losses import LOSSES, loss_parameters, loss_types
 
 PRESET_NAMES = ("quick", "full")
 #: Fields a resumed run may change (everything else must match the checkpoint).
@@ -80,8 +80,9 @@ class TrainConfig:
         if unknown:
             raise ValueError(unknown_message(unknown, self.method))
         args = {k: v for k, v in defaults.items() if k not in _field_types()}
+        types = loss_types(self.method)
         for k, v in self.loss_args.items():
-            args[k] = coerce(k, v, type(defaults[k]) if defaults[k] is not None else str)
+            args[k] = coerce(k, v, types[k])
         self.loss_args = args
         _check_values(self)
 
