@@ -215,10 +215,14 @@ def test_other_recursions_through_the_engine(gamma):
                                  cost[:, : rec.n_states].contiguous())
 
 
-def test_a_recursion_the_row_sweep_cannot_order_is_refused():
-    rec = Recursion("cycle", ((Move(1, 0, 1),), (Move(0, 1, 1),)), ("corner", "corner"), (0,))
-    with pytest.raises(ValueError, match="later state"):
-        solve(_cost(2, 2, 3, 3), rec, 0.5, torch.tensor([3, 3]), torch.tensor([3, 3]), backend="cpu")
+def test_a_recursion_the_row_sweep_cannot_order_is_refused_by_name_and_runs_on_torch_under_auto():
+    rec = Recursion("cycle", ((Move(0, 1, 1), Move(0, 1, 0), Move(0, 0, 1), Move(1, 0, 1)), (Move(0, 1, 1),)),
+                    ("corner", "corner"), (0,))  # state 0 reads state 1 horizontally
+    cost, lengths = _cost(2, 2, 3, 3), torch.tensor([3, 3])
+    with pytest.raises(ValueError, match="backend='cpu' cannot run recursion 'cycle': .* may not read a later state"):
+        solve(cost, rec, 0.5, lengths, lengths, backend="cpu")
+    assert torch.equal(solve(cost, rec, 0.5, lengths, lengths), solve(cost, rec, 0.5, lengths, lengths, backend="torch"))
+    assert torch.isfinite(solve(cost, rec, 0.5, lengths, lengths)).all()
 
 
 def test_results_do_not_depend_on_the_number_of_threads():

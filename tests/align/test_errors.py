@@ -135,6 +135,8 @@ def test_the_engine_refuses_lengths_beyond_the_grid(backend, n_len, m_len, match
     (dict(starts=("top",)), "starts must be None, 'corner', 'left' or 'left_first'"),
     (dict(moves=((Move(1, 1, 1),),)), r"each from a state in 0..0"),
     (dict(moves=((),)), "every state needs moves"),
+    (dict(starts=(None,)), r"no state has a start, so every value would be \+inf"),
+    (dict(moves=((Move(0, 1, 0), Move(0, 0, 1)),)), r"a 'corner' start sets R\[-1, -1\] = 0, which only a diagonal"),
 ])
 def test_a_recursion_that_reads_missing_states_is_refused(fields, match):
     with pytest.raises(ValueError, match=match):

@@ -115,6 +115,19 @@ def test_available_here_but_not_on_other_devices():
     assert not triton_dp.available(torch.device("meta"))
 
 
+def test_a_recursion_of_three_states_runs_on_torch_under_auto_and_is_refused_by_name():
+    from vtbench.align.recursions import Move, Recursion
+
+    three = Recursion("three", tuple((va.recursions.Move(0, 1, 1), Move(s, 0, 1)) for s in range(3)),
+                      ("corner", None, None), (0, 1, 2))
+    assert "at most 2 states, and this one has 3" in triton_dp.unsupported(three)
+    assert triton_dp.unsupported(va.recursions.DROP_DTW) is None
+    with pytest.raises(ValueError, match="backend='triton' cannot run recursion 'three': it runs recursions of at most"):
+        backends.select("triton", DEVICE, three)
+    if DEVICE.type == "cuda":  # auto picks triton on CUDA: here the torch backend instead
+        assert backends.select("auto", DEVICE, three) is backends.load("torch")
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("gamma", [0.7, 0.0])
 @pytest.mark.parametrize("name", VARIANTS)

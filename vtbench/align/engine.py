@@ -100,7 +100,7 @@ def solve(
     if cost.dtype in (torch.float16, torch.bfloat16):
         return solve(cost.float(), rec, gamma, n_len, m_len, col_mask, backend, fill).to(cost.dtype)
     _check_problem(cost, rec, n_len, m_len, fill)
-    module = backends.select(backend, cost.device)
+    module = backends.select(backend, cost.device, rec)
     if fill is not None and not getattr(module, "INTERLEAVED", False):
         cost, fill = interleave(cost, fill), None
     return _Solve.apply(cost, rec, gamma, n_len, m_len, col_mask, module, None if fill is None else float(fill))
@@ -112,6 +112,6 @@ def solve_alignment(cost, rec, gamma, n_len, m_len, col_mask=None, backend="auto
     if cost.dtype in (torch.float16, torch.bfloat16):
         return solve_alignment(cost.float(), rec, gamma, n_len, m_len, col_mask, backend).to(cost.dtype)
     _check_problem(cost, rec, n_len, m_len)
-    module = backends.select(backend, cost.device)
+    module = backends.select(backend, cost.device, rec)
     _, saved = module.forward(cost, rec, gamma, n_len, m_len, col_mask)
     return module.backward(cost, saved, rec, gamma, n_len, m_len, col_mask)

@@ -8,13 +8,18 @@ Every alignment kernel in vtbench is one recursion over a grid of cells (i, j), 
 where smin_gamma(a) = -gamma * log(sum_k exp(-a_k / gamma)) and smin_0 = min. Cells outside the
 grid hold +inf, except the boundary cells a recursion declares as start cells, which hold 0:
 
-* ``corner``: R_s[-1, -1] = 0 (a path starts at (0, 0), as in DTW);
+* ``corner``: R_s[-1, -1] = 0 (a path starts at (0, 0) by a diagonal move, as in DTW);
 * ``left``: R_s[i, -1] = 0 for every row i (a path may start in any row, as in OTAM);
 * ``left_first``: R_s[0, -1] = 0 (a path starts in row 0 by a horizontal move, as in Drop-DTW).
 
 A move flagged ``masked`` is allowed only in the columns where the per-pair column mask is True
 (OTAM forbids vertical moves inside the real columns). The value of a pair with lengths (n, m) is
 smin_gamma over the final states of R_s[n - 1, m - 1].
+
+Every backend runs every recursion except where it says otherwise (``unsupported`` in its module):
+the cpu backend needs horizontal moves to read the same or an earlier state, the triton backend
+at most two states. ``backend="auto"`` then runs the torch backend instead; naming the backend
+that cannot is an error.
 
 Because every move goes back by at least one cell along i + j, all cells on one anti-diagonal
 i + j = d depend only on earlier anti-diagonals: that is the wavefront every backend exploits.
@@ -66,6 +71,13 @@ class Recursion:
             raise ValueError(f"Recursion {self.name!r}: final must name states in 0..{S - 1}, got {self.final}")
         if any(not moves or any(not 0 <= move.src < S for move in moves) for moves in self.moves):
             raise ValueError(f"Recursion {self.name!r}: every state needs moves, each from a state in 0..{S - 1}")
+        if all(start is None for start in self.starts):
+            raise ValueError(f"Recursion {self.name!r}: no state has a start, so every value would be +inf")
+        corner = {s for s, start in enumerate(self.starts) if start == "corner"}
+        if corner and not any(move.src in corner and (move.di, move.dj) == (1, 1) for ms in self.moves for move in ms):
+            raise ValueError(f"Recursion {self.name!r}: a 'corner' start sets R[-1, -1] = 0, which only a diagonal move "
+                             f"reads, and no state has a diagonal move from state {sorted(corner)}: every value would "
+                             "be +inf ('left_first' starts a path in row 0 by a horizontal move)")
 
     @property
     def n_states(self) -> int:

@@ -9,7 +9,8 @@ Every backend exposes the same two functions over a batch of flattened problems:
 * ``backward(cost, saved, rec, gamma, n_len, m_len, col_mask) -> E``, the expected alignment
   d value / d cost with shape (B, S, N, M).
 
-``available(device)`` says whether a backend can run on a device.
+``available(device)`` says whether a backend can run on a device, and ``unsupported(rec)``, where a
+backend has it, why it cannot run a recursion (None: it can); the torch backend runs every one.
 """
 from __future__ import annotations
 
@@ -40,12 +41,23 @@ def _usable(name: str, device: torch.device) -> bool:
         return False
 
 
-def select(name: str, device: torch.device) -> ModuleType:
-    """The backend module for ``name`` ("auto" picks cpu on CPU, triton on CUDA, else torch)."""
+def _refuses(module: ModuleType, rec) -> str | None:
+    return None if rec is None or not hasattr(module, "unsupported") else module.unsupported(rec)
+
+
+def select(name: str, device: torch.device, rec=None) -> ModuleType:
+    """The backend module for ``name`` ("auto" picks cpu on CPU, triton on CUDA, else torch; and
+    torch for a recursion ``rec`` the one it would pick cannot run)."""
     if name == "auto":
         preferred = "cpu" if device.type == "cpu" else "triton" if device.type == "cuda" else "torch"
-        return load(preferred) if preferred != "torch" and _usable(preferred, device) else load("torch")
+        if preferred != "torch" and _usable(preferred, device) and not _refuses(load(preferred), rec):
+            return load(preferred)
+        return load("torch")
     module = load(name)
     if not module.available(device):
         raise ValueError(f"backend={name!r} cannot run on device {device}")
+    reason = _refuses(module, rec)
+    if reason:
+        raise ValueError(f"backend={name!r} cannot run recursion {rec.name!r}: {reason} (backend='torch' runs "
+                         "every recursion)")
     return module

@@ -124,17 +124,22 @@ def available(device) -> bool:
 _codes: dict[Recursion, list[int]] = {}
 
 
+def unsupported(rec: Recursion) -> str | None:
+    """Why this backend cannot run ``rec``, or None. The kernel sweeps a row state by state, so a
+    horizontal move must read the same or an earlier state (true of every recursion in recursions.py)."""
+    for s, moves in enumerate(rec.moves):
+        if any(move.di == 0 and move.src > s for move in moves):
+            return "it sweeps each row state by state, so a horizontal move may not read a later state"
+    return None
+
+
 def encode(rec: Recursion) -> list[int]:
     """The recursion as the flat int list the C++ side decodes:
-    [S, F, finals..., then per state: start, K, (src, di, dj, masked) * K].
-
-    The kernel sweeps a row state by state, so a horizontal move must read the same or an
-    earlier state (true of every recursion in recursions.py)."""
+    [S, F, finals..., then per state: start, K, (src, di, dj, masked) * K] (``unsupported`` first)."""
     if rec not in _codes:
-        for s, moves in enumerate(rec.moves):
-            if any(move.di == 0 and move.src > s for move in moves):
-                raise ValueError(f"the cpu backend sweeps each row state by state, so a horizontal move may not "
-                                 f"read a later state; recursion {rec.name!r} has one (use backend='torch')")
+        reason = unsupported(rec)
+        if reason:
+            raise ValueError(f"the cpu backend cannot run recursion {rec.name!r}: {reason} (use backend='torch')")
         code = [rec.n_states, len(rec.final), *rec.final]
         for start, moves in zip(rec.starts, rec.moves):
             code += [_START_CODES[start], len(moves)]

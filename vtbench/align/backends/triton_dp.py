@@ -641,10 +641,16 @@ def _move(move) -> int:
     return move.src * 6 + _KIND[(move.di, move.dj)] * 2 + int(move.masked)
 
 
+def unsupported(rec: Recursion) -> str | None:
+    """Why this backend cannot run ``rec``, or None: the kernels hold at most two states' diagonals."""
+    return f"it runs recursions of at most 2 states, and this one has {rec.n_states}" if rec.n_states > 2 else None
+
+
 def _compile_time(rec: Recursion) -> dict:
     """The Recursion as constexprs: moves[s] = (_move(move), ...), starts[s] = row range."""
-    if rec.n_states > 2:
-        raise NotImplementedError("the triton backend supports recursions with at most 2 states")
+    reason = unsupported(rec)
+    if reason:
+        raise ValueError(f"the triton backend cannot run recursion {rec.name!r}: {reason} (use backend='torch')")
     moves = tuple(tuple(_move(mv) for mv in ms) for ms in rec.moves)
     return {"MOVES": moves, "STARTS": tuple(_ROWS_FROM[start] for start in rec.starts)}
 
