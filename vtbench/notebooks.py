@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "full" if args.full else "quick"
     print(f"vtbench notebooks ({mode}): {len(notebooks)} to run; outputs -> {out_dir}, figures -> {figures_dir}")
     runtimes = {}
+    began = time.time()
     for notebook in notebooks:
         params = {**(FULL_PARAMETERS.get(notebook.stem, {}) if args.full else {}), **dict(args.param)}
         try:
@@ -353,9 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"  {notebook.name}: {runtimes[notebook.stem]:.0f} s", flush=True)
     _write_runtimes(out_dir, mode, runtimes)
-    figures = sorted(p.name for p in figures_dir.iterdir() if p.suffix in {".png", ".html"})
+    # the figures these notebooks wrote (the folder also holds others: the benchmark's, the browser test's)
+    figures = sorted(p.name for p in figures_dir.iterdir() if p.suffix in {".png", ".html"}
+                     and p.stat().st_mtime >= began - 1)
     print(f"done in {sum(runtimes.values()):.0f} s.\n  executed notebooks and metrics (*.json): {out_dir}\n"
-          f"  figures ({len(figures)}): {figures_dir}" + "".join(f"\n    {name}" for name in figures))
+          f"  figures written ({len(figures)}): {figures_dir}" + "".join(f"\n    {name}" for name in figures))
     return 0
 
 

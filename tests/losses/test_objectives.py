@@ -267,6 +267,9 @@ def test_cali_nce_without_its_terms_is_infonce(tiny):
     V, T = valid_pairs(video, text, batch)
     expected = ref.infonce([ref.unit(v) for v in V], [ref.unit(t) for t in T], 0.5)
     assert plain(video, text, batch).loss.item() == pytest.approx(expected, rel=1e-10)
+    # the docs' equivalence: the infonce baseline on normalised embeddings at Cali-NCE's temperature
+    same = InfoNCE(temperature=0.5, normalize=True)(video, text, batch).loss.item()
+    assert plain(video, text, batch).loss.item() == pytest.approx(same, rel=1e-10)
 
 
 def test_cali_nce_calibration_needs_correspondence():

@@ -1,6 +1,7 @@
 """The runner and the helpers of the notebooks' first and last cells."""
 import argparse
 import json
+import os
 
 import nbformat
 import pytest
@@ -133,10 +134,14 @@ def test_main_exits_non_zero_naming_the_notebook(tmp_path, monkeypatch, capsys):
     _write(root / "notebooks" / "01_fine.ipynb", "figures_dir = 'f'\nresults_dir = 'out'", "open(f'{figures_dir}/a.png', 'w')")
     _write(root / "notebooks" / "02_broken.ipynb", "figures_dir = 'f'\nresults_dir = 'out'", "raise ValueError('boom')")
     _write(root / "notebooks" / "03_never.ipynb", "figures_dir = 'f'\nresults_dir = 'out'", "raise SystemExit")
+    (root / "figures").mkdir()
+    (root / "figures" / "older.png").write_bytes(b"")  # not written by this run: not listed
+    os.utime(root / "figures" / "older.png", (0, 0))
     monkeypatch.chdir(root)
     assert notebooks.main(["--only", "01"]) == 0
     out = capsys.readouterr().out
-    assert f"outputs -> {root / 'notebooks' / 'out'}" in out and "a.png" in out
+    assert f"outputs -> {root / 'notebooks' / 'out'}" in out and "figures written (1)" in out and "a.png" in out
+    assert "older.png" not in out
     assert json.loads((root / "notebooks" / "out" / "runtimes.json").read_text())["mode"] == "quick"
     assert notebooks.main(["-p", "seed=3"]) == 1
     runtimes = json.loads((root / "notebooks" / "out" / "runtimes.json").read_text())

@@ -45,7 +45,9 @@ class CaliNCE(nn.Module):
       (A video encoder with non-causal clip context lets neighbouring clips share information,
       which makes this term easier.)
 
-    ``correspondence=False, calibrate=False, predictive=False`` is the plain InfoNCE baseline.
+    ``correspondence=False, calibrate=False, predictive=False`` is plain InfoNCE on normalised
+    embeddings at this temperature: ``InfoNCE(temperature=0.1, normalize=True)``, not the ``infonce``
+    baseline's VideoCLIP defaults (temperature 1, unnormalised).
     """
 
     sampler = "vt-twins"
