@@ -18,14 +18,15 @@ def skipped_clips(alignment):
     return [i for i in range(alignment.path.shape[0]) if not bool(alignment.path[i].any())]
 
 
-def test_notebook_01_s2dtw_skips_only_below_tau_minus_0_2(pairs):
+def test_notebook_01_s2dtw_skips_only_below_tau_minus_0_13(pairs):
     background = pairs["irrelevant clips"]
-    for tau in (0.5, 0.0, -0.1):
+    for tau in (0.5, 0.0, -0.12):
         assert skipped_clips(align(background, "s2dtw", skip_cost=tau)) == []
+    assert skipped_clips(align(background, "s2dtw", skip_cost=-0.13)) == [0, 1, 2]  # the start clips first
     first_step, last_step = 3, 20  # the truth's first and last clip; 9..11 is the block between steps 2 and 3
     assert background.truth[first_step].any() and background.truth[last_step].any()
     assert not background.truth[first_step - 1].any() and not background.truth[9:12].any()
-    for tau in (-0.2, -0.3):
+    for tau in (-0.15, -0.2, -0.3):
         assert skipped_clips(align(background, "s2dtw", skip_cost=tau)) == [0, 1, 2, 22, 23]  # 21 and 9..11 stay
 
 
