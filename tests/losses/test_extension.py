@@ -10,13 +10,14 @@ import textwrap
 import pytest
 from torch import nn
 
-from vtbench.losses import LOSSES, LossOutput, loss_types, register_loss
+from vtbench.losses import LOSSES, LossOutput, hyperparameters, loss_types, register_loss
 from vtbench.train import TrainConfig, load_run, make_config, train
 
 PLUGIN = '''
 import torch
 from torch import nn
-from vtbench.losses import LossOutput
+from vtbench.losses import LossOutput, VTTwins, register_loss  # noqa: F401 (a plugin may import vtbench whole)
+from vtbench.train import make_config  # noqa: F401
 
 
 class MarginNCE(nn.Module):
@@ -89,6 +90,38 @@ def test_a_loss_a_config_could_not_carry_is_refused_when_registered(cls, match):
     assert "custom" not in LOSSES
 
 
+def test_a_hyperparameter_named_like_a_config_field_must_have_its_type():
+    class Steps(_Base):
+        def __init__(self, *, steps: float = 1.0, embed_dim: int = 64):  # embed_dim: shared on purpose
+            super().__init__()
+
+    register_loss("steps-loss", Steps)
+    try:
+        with pytest.raises(ValueError, match="hyperparameter 'steps' \\(float\\) shares its name with a config field "
+                                             "of type int, whose value it would take"):
+            make_config("steps-loss", "quick")
+    finally:
+        LOSSES.pop("steps-loss")
+
+
+def test_an_annotation_that_does_not_resolve_leaves_the_others_in_force():
+    namespace = {}
+    exec(textwrap.dedent('''
+        from __future__ import annotations
+        import typing
+        if typing.TYPE_CHECKING:
+            from somewhere import Mode
+        def init(self, *, margin: float = 0, mode: Mode = "a", flag: bool = 0):
+            pass
+    '''), namespace)
+    with pytest.raises(ValueError, match="parameter 'flag' is annotated bool but its default 0 is of type int"):
+        hyperparameters(_loss(namespace["init"]))
+    namespace["init"].__annotations__["flag"] = "bool"
+    namespace["init"].__kwdefaults__["flag"] = False
+    assert {k: kind for k, (_, kind) in hyperparameters(_loss(namespace["init"])).items()} == {
+        "margin": float, "mode": str, "flag": bool}
+
+
 def test_a_name_taken_by_another_loss_is_refused():
     with pytest.raises(ValueError, match="a loss named 'infonce' is registered already"):
         register_loss("infonce", _Base)
@@ -108,12 +141,23 @@ def test_an_entry_point_publishes_a_loss_to_the_command_line(tmp_path):
     (site / "margin_plugin.py").write_text(PLUGIN)
     _distribution(site, "margin_plugin", "margin-nce = margin_plugin:MarginNCE")
     _distribution(site, "broken_plugin", "broken = no_such_module:Loss")
+    (site / "exiting_plugin.py").write_text("raise SystemExit(3)\n")
+    _distribution(site, "exiting_plugin", "exiting = exiting_plugin:Loss")
+    _distribution(site, "shadowing_plugin", "infonce = margin_plugin:MarginNCE")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "vtbench", "train", "--method", "margin-nce", "--set", "steps=2",
                            "--set", "batch_size=4", "--set", "margin=0.25", "--set", "progress=false",
                            "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "the loss 'broken' of entry point 'no_such_module:Loss' was not registered" in done.stderr
+    assert "the loss 'exiting' of entry point 'exiting_plugin:Loss' was not registered: SystemExit(3)" in done.stderr
+    assert "the loss 'infonce' of entry point 'margin_plugin:MarginNCE' was not registered: a loss named 'infonce' " \
+           "is registered already (InfoNCE)" in done.stderr
+    # the plugin imported before vtbench (it imports vtbench itself, whole): still registered on first use
+    first = "import margin_plugin\nfrom vtbench.losses import LOSSES\nprint(LOSSES['margin-nce'].__name__)"
+    shown = subprocess.run([sys.executable, "-W", "ignore", "-c", first], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert shown.stdout.split() == ["MarginNCE"], shown.stderr
     check = textwrap.dedent(f"""
         from vtbench.train import load_run
         run = load_run({str(tmp_path / 'run')!r})

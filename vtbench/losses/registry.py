@@ -4,13 +4,16 @@ A new loss is an ``nn.Module`` class with a ``sampler`` class attribute (the nam
 sampler it trains on, ``vtbench.data.samplers.SAMPLERS``) and keyword-only hyperparameters, each
 with a default of type bool, int, float or str (the types a config and ``--set key=value`` carry;
 an annotation of one of them takes precedence over the default's type, so ``margin: float = 1``
-accepts 0.5). Register it from Python with :func:`register_loss`; for the command line, publish
+accepts 0.5; a hyperparameter named like a config field, such as ``embed_dim``, takes that field's
+value and must have its type). Register it from Python with :func:`register_loss`; for the command line, publish
 it as an entry point of the group ``vtbench.losses`` in the package that defines it::
 
     [project.entry-points."vtbench.losses"]
     my-loss = "my_package.losses:MyLoss"
 
-and ``python -m vtbench train --method my-loss`` finds it once that package is installed.
+and ``python -m vtbench train --method my-loss`` finds it once that package is installed. The
+entry points are loaded on the first use of ``LOSSES`` (not when vtbench is imported, so a plugin
+may import vtbench itself); one that fails, or that names a loss already registered, is a warning.
 """
 from __future__ import annotations
 
@@ -28,17 +31,73 @@ from .milnce import MILNCE
 from .tempclr import TempCLR
 from .vt_twins import VTTwins
 
-LOSSES: dict[str, type[nn.Module]] = {
+CONFIG_TYPES = (bool, int, float, str)  # what a hyperparameter may be: what a config and --set carry
+ENTRY_POINTS = "vtbench.losses"
+
+
+class _Registry(dict):
+    """A dict of losses that registers the installed plugins' (``load_entry_points``) the first
+    time it is read: by then vtbench.losses is whole, whichever module imported what first."""
+
+    _loaded = False
+
+    def _load(self):
+        if not _Registry._loaded:
+            _Registry._loaded = True  # first: registering reads the registry again
+            load_entry_points()
+
+    def __contains__(self, key):
+        self._load()
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self._load()
+        return super().__getitem__(key)
+
+    def __iter__(self):
+        self._load()
+        return super().__iter__()
+
+    def __len__(self):
+        self._load()
+        return super().__len__()
+
+    def keys(self):
+        self._load()
+        return super().keys()
+
+    def items(self):
+        self._load()
+        return super().items()
+
+    def values(self):
+        self._load()
+        return super().values()
+
+    def get(self, key, default=None):
+        self._load()
+        return super().get(key, default)
+
+
+LOSSES: dict[str, type[nn.Module]] = _Registry({
     "infonce": InfoNCE,
     "milnce": MILNCE,
     "vt-twins": VTTwins,
     "tempclr": TempCLR,
     "cali-nce": CaliNCE,
-}
+})
+_BY_NAME = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-CONFIG_TYPES = (bool, int, float, str)  # what a hyperparameter may be: what a config and --set carry
-ENTRY_POINTS = "vtbench.losses"
+def _annotation(cls, name: str):
+    """The parameter's annotation if it is bool, int, float or str (as a type or, unresolved, by name)."""
+    try:
+        hint = typing.get_type_hints(cls.__init__).get(name)
+    except Exception:  # some other annotation does not resolve (e.g. a TYPE_CHECKING import): read this one raw
+        hint = getattr(cls.__init__, "__annotations__", {}).get(name)
+    if isinstance(hint, str):
+        hint = _BY_NAME.get(hint.strip())
+    return hint if hint in CONFIG_TYPES else None
 
 
 def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
@@ -46,10 +105,6 @@ def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
     what a config could not carry (a positional parameter, no default, a default of another type)."""
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"a loss must be an nn.Module class, got {cls!r}")
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that does not resolve: fall back on the defaults' types
-        hints = {}
     out = {}
     for k, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:  # after self
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
@@ -59,11 +114,14 @@ def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
             raise ValueError(f"{where} must be keyword-only (after a bare *): hyperparameters are set by name")
         if p.default is inspect.Parameter.empty:
             raise ValueError(f"{where} needs a default (the published value): a config sets every hyperparameter")
-        kind = hints.get(k) if hints.get(k) in CONFIG_TYPES else type(p.default)
-        fits = kind in CONFIG_TYPES and (type(p.default) is kind or (kind is float and type(p.default) is int))
-        if not fits:
+        annotated = _annotation(cls, k)
+        kind = annotated or type(p.default)
+        if kind not in CONFIG_TYPES:
             raise ValueError(f"{where} has the default {p.default!r}: a config carries bool, int, float or str "
                              f"(annotated or as the default's type)")
+        if not (type(p.default) is kind or (kind is float and type(p.default) is int)):
+            raise ValueError(f"{where} is annotated {kind.__name__} but its default {p.default!r} is of type "
+                             f"{type(p.default).__name__}")
         out[k] = (float(p.default) if kind is float else p.default, kind)
     return out
 
@@ -90,12 +148,11 @@ def load_entry_points() -> None:
     """Register the losses that installed packages publish under the entry-point group
     ``vtbench.losses``; one that fails to load or register is a warning naming it."""
     for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
-        if point.name in LOSSES:
-            continue
         try:
             register_loss(point.name, point.load())
-        except Exception as err:  # a broken plugin must not take vtbench down with it
-            warnings.warn(f"vtbench: the loss {point.name!r} of entry point {point.value!r} was not registered: {err}",
+        except (Exception, SystemExit) as err:  # a broken plugin must not take vtbench down with it
+            reason = f"{err!r}" if isinstance(err, SystemExit) else str(err)
+            warnings.warn(f"vtbench: the loss {point.name!r} of entry point {point.value!r} was not registered: {reason}",
                           stacklevel=2)
 
 
@@ -131,6 +188,3 @@ def sampler_for(name: str) -> str:
         raise ValueError(f"loss {name!r} ({cls.__name__}) has no class attribute sampler: register it with "
                          "vtbench.losses.register_loss, which checks what the trainer needs")
     return cls.sampler
-
-
-load_entry_points()

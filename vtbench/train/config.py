@@ -80,7 +80,12 @@ class TrainConfig:
         if unknown:
             raise ValueError(unknown_message(unknown, self.method))
         args = {k: v for k, v in defaults.items() if k not in _field_types()}
-        types = loss_types(self.method)
+        types, fields = loss_types(self.method), _field_types()
+        clash = {k: (fields[k], kind) for k, kind in types.items() if k in fields and fields[k] is not kind}
+        if clash:  # a hyperparameter named like a field takes the field's value (embed_dim): the types must agree
+            raise ValueError(f"method {self.method!r}: " + "; ".join(
+                f"hyperparameter {k!r} ({kind.__name__}) shares its name with a config field of type {field.__name__}, "
+                "whose value it would take" for k, (field, kind) in clash.items()))
         for k, v in self.loss_args.items():
             args[k] = coerce(k, v, types[k])
         self.loss_args = args
