@@ -225,6 +225,15 @@ def test_a_recursion_the_row_sweep_cannot_order_is_refused_by_name_and_runs_on_t
     assert torch.isfinite(solve(cost, rec, 0.5, lengths, lengths)).all()
 
 
+def test_more_states_or_moves_than_the_kernel_holds_run_on_torch_under_auto():
+    five = Recursion("five", tuple((Move(0, 1, 1), Move(s, 0, 1)) for s in range(5)), ("corner",) + (None,) * 4,
+                     (0, 4))
+    cost, lengths = _cost(2, 5, 3, 3), torch.tensor([3, 3])
+    with pytest.raises(ValueError, match="backend='cpu' cannot run recursion 'five': it runs at most 4 states"):
+        solve(cost, five, 0.5, lengths, lengths, backend="cpu")
+    assert torch.equal(solve(cost, five, 0.5, lengths, lengths), solve(cost, five, 0.5, lengths, lengths, backend="torch"))
+
+
 def test_results_do_not_depend_on_the_number_of_threads():
     cost = _cost(64, 20, 20, seed=18)
     threads = torch.get_num_threads()

@@ -135,12 +135,20 @@ def test_the_engine_refuses_lengths_beyond_the_grid(backend, n_len, m_len, match
     (dict(starts=("top",)), "starts must be None, 'corner', 'left' or 'left_first'"),
     (dict(moves=((Move(1, 1, 1),),)), r"each from a state in 0..0"),
     (dict(moves=((),)), "every state needs moves"),
-    (dict(starts=(None,)), r"no state has a start, so every value would be \+inf"),
-    (dict(moves=((Move(0, 1, 0), Move(0, 0, 1)),)), r"a 'corner' start sets R\[-1, -1\] = 0, which only a diagonal"),
+    (dict(starts=(None,)), r"no move reads a start cell, so every value would be \+inf"),
+    (dict(moves=((Move(0, 1, 0), Move(0, 0, 1)),)), r"a 'corner' start is read only by a diagonal move from its state"),
 ])
 def test_a_recursion_that_reads_missing_states_is_refused(fields, match):
     with pytest.raises(ValueError, match=match):
         Recursion(**{"name": "bad", "moves": SOFT_DTW.moves, "starts": SOFT_DTW.starts, "final": SOFT_DTW.final, **fields})
+
+
+def test_an_unread_start_is_allowed_where_another_one_is_read():
+    """State 0's corner is never read (no diagonal move from state 0), state 1's left start is."""
+    two = Recursion("two", ((Move(1, 0, 1),), (Move(1, 0, 1), Move(1, 1, 1))), ("corner", "left"), (0, 1))
+    value = solve(torch.zeros(1, 2, 3, 3, dtype=torch.float64), two, 0.0, torch.tensor([3]), torch.tensor([3]),
+                  backend="torch")
+    assert torch.isfinite(value).all()
 
 
 def test_an_unreachable_pair_gets_no_gradient_soft_or_hard(backend):

@@ -71,13 +71,11 @@ class Recursion:
             raise ValueError(f"Recursion {self.name!r}: final must name states in 0..{S - 1}, got {self.final}")
         if any(not moves or any(not 0 <= move.src < S for move in moves) for moves in self.moves):
             raise ValueError(f"Recursion {self.name!r}: every state needs moves, each from a state in 0..{S - 1}")
-        if all(start is None for start in self.starts):
-            raise ValueError(f"Recursion {self.name!r}: no state has a start, so every value would be +inf")
-        corner = {s for s, start in enumerate(self.starts) if start == "corner"}
-        if corner and not any(move.src in corner and (move.di, move.dj) == (1, 1) for ms in self.moves for move in ms):
-            raise ValueError(f"Recursion {self.name!r}: a 'corner' start sets R[-1, -1] = 0, which only a diagonal move "
-                             f"reads, and no state has a diagonal move from state {sorted(corner)}: every value would "
-                             "be +inf ('left_first' starts a path in row 0 by a horizontal move)")
+        readers = {"corner": {(1, 1)}, "left": {(1, 1), (0, 1)}, "left_first": {(1, 1), (0, 1)}}
+        if not any((move.di, move.dj) in readers.get(self.starts[move.src], ()) for ms in self.moves for move in ms):
+            raise ValueError(f"Recursion {self.name!r}: no move reads a start cell, so every value would be +inf (a "
+                             "'corner' start is read only by a diagonal move from its state, 'left' and 'left_first' "
+                             "by a diagonal or horizontal one)")
 
     @property
     def n_states(self) -> int:

@@ -125,8 +125,11 @@ _codes: dict[Recursion, list[int]] = {}
 
 
 def unsupported(rec: Recursion) -> str | None:
-    """Why this backend cannot run ``rec``, or None. The kernel sweeps a row state by state, so a
-    horizontal move must read the same or an earlier state (true of every recursion in recursions.py)."""
+    """Why this backend cannot run ``rec``, or None. The kernel holds at most 4 states of at most 4
+    moves, and sweeps a row state by state, so a horizontal move must read the same or an earlier
+    state (true of every recursion in recursions.py)."""
+    if rec.n_states > 4 or any(len(moves) > 4 for moves in rec.moves):
+        return "it runs at most 4 states of at most 4 moves each"
     for s, moves in enumerate(rec.moves):
         if any(move.di == 0 and move.src > s for move in moves):
             return "it sweeps each row state by state, so a horizontal move may not read a later state"
