@@ -225,3 +225,17 @@ def test_compare_on_real_format_data_says_whether_it_evaluated_held_out_files(tm
                          "--out", str(tmp_path / "digits"), "--data-path", held_captions]) == 2
     assert "narrated digits are evaluated on their own test split" in capsys.readouterr().err
     assert not (tmp_path / "digits").exists()
+    # a held-out file that cannot be read fails before anything trains
+    assert vtbench_main(["compare", *common, "--out", str(tmp_path / "typo"), "--runs", str(tmp_path / "typo-runs"),
+                         "--data-path", str(tmp_path / "typo.json"), "--features-path", held_features]) == 2
+    assert "typo.json" in capsys.readouterr().err and not (tmp_path / "typo-runs").exists()
+
+
+def test_a_youcook2_json_is_evaluated_on_its_split_and_the_tables_say_so():
+    from vtbench.experiments.compare import evaluated_on
+
+    config = make_config("infonce", "quick", {"data": "youcook2", "data_path": "yc2.json", "features_path": "f"})
+    assert evaluated_on(config, {}) == "the test subset of yc2.json"
+    assert evaluated_on(config, {"split": "validation", "data_path": "other.json"}) == "the validation subset of other.json"
+    config = make_config("infonce", "quick", {"data": "youcook2", "data_path": "yc2.csv", "features_path": "f"})
+    assert evaluated_on(config, {"data_path": "val.csv"}) == "the held-out files val.csv"

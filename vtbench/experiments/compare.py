@@ -132,7 +132,10 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     check_overrides(methods, overrides)
     eval_options = dict(eval_options or {})
     check_options(**eval_options)  # before anything trains
-    evaluated = evaluated_on(make_config(methods[0], preset, overrides_for(methods[0], overrides)), eval_options)
+    first = make_config(methods[0], preset, overrides_for(methods[0], overrides))
+    evaluated = evaluated_on(first, eval_options)
+    if first.data != "narrated-digits":  # a wrong --data-path fails now, not after the first run has trained
+        eval_dataset(first, **{k: eval_options[k] for k in DATA_OPTIONS if k in eval_options})
     runs_dir = Path(runs_dir)
     comparison = Comparison()
     began = time.perf_counter()
@@ -158,12 +161,13 @@ def evaluated_on(config: TrainConfig, eval_options: dict) -> str:
     if config.data == "narrated-digits":
         if held_out:
             raise ValueError("data_path and features_path (--data-path, --features-path) name held-out real-format "
-                             "files: narrated digits are evaluated on their own test split")
+                             f"files: narrated digits are evaluated on their own {split} split")
         return f"the {split} split"
+    path = eval_options.get("data_path") or config.data_path
+    if config.data == "youcook2" and str(path).lower().endswith(".json"):  # the official JSON holds every subset
+        return f"the {split} subset of {path}"
     if held_out:
         return f"the held-out files {' and '.join(held_out)}"
-    if config.data == "youcook2" and str(config.data_path).lower().endswith(".json"):
-        return f"the {split} subset of {config.data_path}"
     return f"the runs' own training files ({config.data_path}): no held-out files were given (--data-path)"
 
 
