@@ -127,6 +127,10 @@ def test_learning_curves_read_a_killed_run_and_say_what_they_average(tmp_path):
     (tmp_path / "one").mkdir()
     fig = plot_learning_curve(_metrics(tmp_path / "one", '{"step": 2, "loss": 1.0}\n'))
     assert fig.axes[0].get_title() == "training loss" and fig.axes[0].lines[0].get_marker() == "o"
+    plt.close(fig)
+    (tmp_path / "same").mkdir()  # a statistic equal to the loss throughout: no second panel repeating it
+    fig = plot_learning_curve(_metrics(tmp_path / "same", '{"step": 2, "loss": 1.0, "t2v": 1.0}\n'))
+    assert len(fig.axes) == 1
     assert fig.get_suptitle() == ""
     plt.close(fig)
 
@@ -146,3 +150,19 @@ def test_toy_pairs_need_some_noise(noise):
     """A background clip is pure noise: without any its embedding was 0 / 0, a NaN similarity."""
     with pytest.raises(ValueError, match="noise must be a finite number > 0"):
         toy_pair("irrelevant clips", noise=noise)
+
+
+def test_a_percentages_error_bar_stays_within_0_and_100():
+    from vtbench.viz.results import plot_comparison
+
+    metric = "retrieval/same_text/R@1"
+    summary = {"untrained": {metric: (0.098, 0.117, 3)}, "infonce": {metric: (0.95, 0.2, 3)},
+               "milnce": {"retrieval/MedR": (25.0, 40.0, 3)}}
+    fig = plot_comparison(summary, [metric, "retrieval/MedR"], ["untrained", "infonce", "milnce"])
+
+    def ends(ax):  # the error bars' ends
+        return [y for segment in ax.collections[0].get_segments() for _, y in segment]
+
+    assert min(ends(fig.axes[0])) == pytest.approx(0.0) and max(ends(fig.axes[0])) == pytest.approx(100.0)
+    assert min(ends(fig.axes[1])) == pytest.approx(-15.0)  # not a percentage: the std as measured
+    plt.close(fig)

@@ -32,7 +32,8 @@ def _short(metric: str) -> str:
 
 def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequence[str], labels: Sequence[str] | None = None,
                     columns: int = 4):
-    """One bar chart per metric: mean over seeds with the sample std as the error bar."""
+    """One bar chart per metric: mean over seeds with the sample std as the error bar (for a
+    percentage, cut at 0 and 100: a bar of 9.8 +- 11.7 % does not reach below 0)."""
     labels = list(labels or summary)
     metrics = [m for m in metrics if any(m in summary[label] for label in labels)]
     rows = math.ceil(len(metrics) / columns)
@@ -42,7 +43,10 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
         scale = 100 if percent(metric) else 1
         means = [summary[lab].get(metric, (math.nan,))[0] * scale for lab in labels]
         stds = [summary[lab].get(metric, (0, math.nan))[1] * scale for lab in labels]
-        ax.bar(range(len(labels)), means, yerr=[0 if math.isnan(s) else s for s in stds], color=colours, capsize=3)
+        stds = [0 if math.isnan(s) else s for s in stds]
+        low = [min(s, m) if scale == 100 else s for m, s in zip(means, stds)]
+        high = [min(s, 100 - m) if scale == 100 else s for m, s in zip(means, stds)]
+        ax.bar(range(len(labels)), means, yerr=[low, high], color=colours, capsize=3)
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -62,8 +66,9 @@ def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str]):
         for method in methods:
             mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["noise"])
             std = [0 if math.isnan(r.get(f"{metric} std", math.nan)) else r[f"{metric} std"] * scale for r in mine]
-            ax.errorbar([r["noise"] for r in mine], [r[metric] * scale for r in mine], yerr=std, marker="o",
-                        capsize=3, label=method, color=colours[method])
+            bars = any(s > 0 for s in std)  # one seed: no error bars, and no caps in the legend either
+            ax.errorbar([r["noise"] for r in mine], [r[metric] * scale for r in mine], yerr=std if bars else None,
+                        marker="o", capsize=3 if bars else 0, label=method, color=colours[method])
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.set_xlabel("narration noise level")
         ax.grid(alpha=0.3)

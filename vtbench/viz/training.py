@@ -42,6 +42,8 @@ def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: 
     runs = {Path(runs).name: runs} if isinstance(runs, (str, Path)) else dict(runs)
     records = {label: read_metrics(path) for label, path in runs.items()}
     terms = sorted({k for recs in records.values() for r in recs for k in r} - BOOKKEEPING)
+    # a statistic that is the loss itself (VT-TWINS' t2v when not symmetric) would repeat the left panel
+    terms = [t for t in terms if any(t in r and r[t] != r["loss"] for recs in records.values() for r in recs)]
     fig, axes = plt.subplots(1, 2 if terms else 1, figsize=(10 if terms else 5.5, 3.2), squeeze=False,
                              constrained_layout=True)
     axes = axes[0]
