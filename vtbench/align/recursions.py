@@ -17,8 +17,8 @@ A move flagged ``masked`` is allowed only in the columns where the per-pair colu
 smin_gamma over the final states of R_s[n - 1, m - 1].
 
 Every backend runs every recursion except where it says otherwise (``unsupported`` in its module):
-the cpu backend needs horizontal moves to read the same or an earlier state, the triton backend
-at most two states. ``backend="auto"`` then runs the torch backend instead; naming the backend
+the cpu backend runs at most 4 states of at most 4 moves, with horizontal moves that read the same
+or an earlier state, the triton backend at most two states. ``backend="auto"`` then runs the torch backend instead; naming the backend
 that cannot is an error.
 
 Because every move goes back by at least one cell along i + j, all cells on one anti-diagonal

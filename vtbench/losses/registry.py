@@ -4,9 +4,10 @@ A new loss is an ``nn.Module`` class with a ``sampler`` class attribute (the nam
 sampler it trains on, ``vtbench.data.samplers.SAMPLERS``) and keyword-only hyperparameters, each
 with a default of type bool, int, float or str (the types a config and ``--set key=value`` carry;
 an annotation of one of them takes precedence over the default's type, so ``margin: float = 1``
-accepts 0.5; a hyperparameter named like a config field, such as ``embed_dim``, takes that field's
-value and must have its type). Register it from Python with :func:`register_loss`; for the command line, publish
-it as an entry point of the group ``vtbench.losses`` in the package that defines it::
+accepts 0.5; a hyperparameter named like a config field, such as ``embed_dim``, takes that
+field's value and must have its type). Register it from Python with :func:`register_loss`; for
+the command line, publish it as an entry point of the group ``vtbench.losses`` in the package
+that defines it::
 
     [project.entry-points."vtbench.losses"]
     my-loss = "my_package.losses:MyLoss"
