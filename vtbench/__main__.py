@@ -1,4 +1,4 @@
-"""The vtbench command line: ``python -m vtbench {train,eval,compare,bench} ...``."""
+"""The vtbench command line: ``python -m vtbench {train,eval,compare,ablate,bench} ...``."""
 from __future__ import annotations
 
 import importlib
@@ -8,6 +8,7 @@ COMMANDS = {
     "train": ("vtbench.train.cli", "train a method: --method NAME --data narrated-digits --out runs/NAME"),
     "eval": ("vtbench.experiments.evaluate", "evaluate a run: --run runs/NAME (writes eval.json)"),
     "compare": ("vtbench.experiments.compare", "train every method with several seeds and tabulate"),
+    "ablate": ("vtbench.experiments.ablation", "retrain methods at each value of one config key: --key K --values ..."),
     "bench": ("vtbench.bench", "kernel benchmarks against the peers: bench kernels"),
 }
 

@@ -2,6 +2,7 @@
 the untrained reference row being exactly the trainer's initialisation."""
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -239,3 +240,41 @@ def test_a_youcook2_json_is_evaluated_on_its_split_and_the_tables_say_so():
     assert evaluated_on(config, {"split": "validation", "data_path": "other.json"}) == "the validation subset of other.json"
     config = make_config("infonce", "quick", {"data": "youcook2", "data_path": "yc2.csv", "features_path": "f"})
     assert evaluated_on(config, {"data_path": "val.csv"}) == "the held-out files val.csv"
+
+
+def test_ablate_retrains_at_each_value_of_a_key_and_writes_table_csv_and_figure(tmp_path, capsys):
+    from vtbench.experiments import ablation
+
+    args = ["ablate", "--key", "temperature", "--values", "0.5", "2", "--methods", "infonce", "milnce",
+            "--metrics", "retrieval/MedR", "zero_shot/accuracy", "--runs", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "out"), "--episodes", "5", "--max-videos", "24",
+            *(x for kv in TINY.items() for x in ("--set", f"{kv[0]}={kv[1]}"))]
+    assert vtbench_main(args) == 0
+    table = (tmp_path / "out" / "ablation.md").read_text()
+    assert "# Ablation of temperature: quick config, 1 seed" in table
+    assert "| temperature | method | retrieval/MedR | zero_shot/accuracy |" in table
+    assert [line.split(" | ")[:2] for line in table.splitlines() if line.startswith("| 0.5") or line.startswith("| 2")] \
+        == [["| 0.5", "infonce"], ["| 0.5", "milnce"], ["| 2", "infonce"], ["| 2", "milnce"]]
+    rows = list(csv.DictReader((tmp_path / "out" / "ablation.csv").open()))
+    assert len(rows) == 2 * 2 * 2 and {r["temperature"] for r in rows} == {"0.5", "2.0"}
+    assert (tmp_path / "out" / "ablation.png").stat().st_size > 0
+    saved = json.loads((tmp_path / "runs" / "temperature-2" / "milnce-seed0" / "config.json").read_text())
+    assert saved["temperature"] == 2.0 and saved["steps"] == 3
+    # the Python API: the rows as they were trained, under the key's name
+    again = ablation("temperature", [0.5], ["infonce"], overrides=TINY, runs_dir=tmp_path / "runs",
+                     metrics=("retrieval/MedR",), eval_options={"max_videos": 24, "protocols": ["retrieval"]})
+    assert [(r["temperature"], r["method"], r["n_seeds"]) for r in again] == [(0.5, "infonce", 1)]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--key", "skip_cost", "--values", "0", "--methods", "infonce"], r"config key 'skip_cost' does not apply to"),
+    (["--key", "temperature", "--values", "0.5", "hot", "--methods", "infonce"],
+     "config key 'temperature' expects float, got 'hot'"),
+    (["--key", "temperature", "--values", "0.5", "0.50", "--methods", "infonce"], "values must be distinct"),
+    (["--key", "temperature", "--values", "1", "--methods", "infonce", "--set", "temperature=2"],
+     "'temperature' is the key the ablation varies"),
+])
+def test_ablate_checks_the_key_and_every_value_before_training(tmp_path, capsys, args, match):
+    assert vtbench_main(["ablate", *args, "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()

@@ -3,9 +3,9 @@
 >>> from vtbench.experiments import evaluate_run, run_comparison, noise_ablation   # doctest: +SKIP
 >>> evaluate_run("runs/vt-twins")["retrieval"]["R@1"]                               # doctest: +SKIP
 """
-from .ablation import noise_ablation, noise_overrides
+from .ablation import ablation, noise_ablation, noise_overrides
 from .compare import METHODS, run_comparison, summarise
 from .evaluate import eval_dataset, evaluate_loaded, evaluate_run, untrained_run
 
-__all__ = ["METHODS", "eval_dataset", "evaluate_loaded", "evaluate_run", "noise_ablation", "noise_overrides",
+__all__ = ["METHODS", "ablation", "eval_dataset", "evaluate_loaded", "evaluate_run", "noise_ablation", "noise_overrides",
            "run_comparison", "summarise", "untrained_run"]

@@ -2,7 +2,7 @@
 
 Inputs are plain data: ``summary`` {label: {metric: (mean, std, n)}} as
 ``vtbench.experiments.summarise`` returns it, and the ablation rows of
-``vtbench.experiments.noise_ablation``.
+``vtbench.experiments.ablation`` (or ``noise_ablation``).
 """
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def _short(metric: str) -> str:
         .replace("background_kept", "bg kept").replace("step_localisation/", "step loc. ")
 
 
+def _error_bars(means, stds, scale):
+    """[below, above] for matplotlib's yerr: the std (0 where there is none), and for a percentage
+    (scale 100) cut at 0 and 100."""
+    stds = [0.0 if math.isnan(s) else s for s in stds]
+    if scale != 100:
+        return [stds, stds]
+    return [[min(s, m) for m, s in zip(means, stds)], [min(s, 100 - m) for m, s in zip(means, stds)]]
+
+
 def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequence[str], labels: Sequence[str] | None = None,
                     columns: int = 4):
     """One bar chart per metric: mean over seeds with the sample std as the error bar (for a
@@ -43,10 +52,7 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
         scale = 100 if percent(metric) else 1
         means = [summary[lab].get(metric, (math.nan,))[0] * scale for lab in labels]
         stds = [summary[lab].get(metric, (0, math.nan))[1] * scale for lab in labels]
-        stds = [0 if math.isnan(s) else s for s in stds]
-        low = [min(s, m) if scale == 100 else s for m, s in zip(means, stds)]
-        high = [min(s, 100 - m) if scale == 100 else s for m, s in zip(means, stds)]
-        ax.bar(range(len(labels)), means, yerr=[low, high], color=colours, capsize=3)
+        ax.bar(range(len(labels)), means, yerr=_error_bars(means, stds, scale), color=colours, capsize=3)
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -55,22 +61,36 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
     return fig
 
 
-def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str]):
-    """Each metric against the noise level, one line per method (error bars: std over seeds)."""
+def _x(value):
+    """A value on the x axis: numbers as numbers, anything else (a str or bool setting) as a category."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str], by: str = "noise", columns: int = 4):
+    """Each metric against the ablated value ``by`` (the noise level by default), one line per
+    method (error bars: std over seeds), ``columns`` panels a row."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     colours = method_colours(methods)
     metrics = [m for m in metrics if any(m in r for r in rows)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.0), squeeze=False, constrained_layout=True)
-    for ax, metric in zip(axes[0], metrics):
+    columns = min(columns, len(metrics))
+    n_rows = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(3.6 * columns, 3.0 * n_rows), squeeze=False,
+                             constrained_layout=True)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    for ax, metric in zip(axes.flat, metrics):
         scale = 100 if percent(metric) else 1
         for method in methods:
-            mine = sorted((r for r in rows if r["method"] == method), key=lambda r: r["noise"])
-            std = [0 if math.isnan(r.get(f"{metric} std", math.nan)) else r[f"{metric} std"] * scale for r in mine]
-            bars = any(s > 0 for s in std)  # one seed: no error bars, and no caps in the legend either
-            ax.errorbar([r["noise"] for r in mine], [r[metric] * scale for r in mine], yerr=std if bars else None,
+            mine = [r for r in rows if r["method"] == method]
+            if all(isinstance(_x(r[by]), (int, float)) for r in mine):  # numbers in order; categories as given
+                mine.sort(key=lambda r: r[by])
+            means = [r[metric] * scale for r in mine]
+            std = [r.get(f"{metric} std", math.nan) * scale for r in mine]
+            bars = any(s > 0 for s in std)  # one seed (NaN): no error bars, and no caps in the legend either
+            ax.errorbar([_x(r[by]) for r in mine], means, yerr=_error_bars(means, std, scale) if bars else None,
                         marker="o", capsize=3 if bars else 0, label=method, color=colours[method])
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
-        ax.set_xlabel("narration noise level")
+        ax.set_xlabel("narration noise level" if by == "noise" else by)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return fig
