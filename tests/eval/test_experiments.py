@@ -2,8 +2,10 @@
 the untrained reference row being exactly the trainer's initialisation."""
 import csv
 import json
+import math
 import re
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -267,10 +269,22 @@ def test_ablate_retrains_at_each_value_of_a_key_and_writes_table_csv_and_figure(
 
 
 @pytest.mark.parametrize("args, match", [
-    (["--key", "skip_cost", "--values", "0", "--methods", "infonce"], r"config key 'skip_cost' does not apply to"),
+    (["--key", "skip_cost", "--values", "0", "--methods", "infonce", "vt-twins"],
+     r"config key 'skip_cost' does not apply to method\(s\) \['infonce'\]"),
+    (["--key", "skipcost", "--values", "0", "--methods", "vt-twins"], r"unknown config key 'skipcost' .* valid: .*skip_cost"),
+    (["--key", "seed", "--values", "1", "2", "--methods", "infonce"], r"'seed' cannot be ablated"),
+    (["--key", "aligner", "--values", "soft_dtw", "otma", "--methods", "tempclr"], r"aligner must be one of"),
+    (["--key", "temperature", "--values", "1", "0", "--methods", "infonce"],
+     r"temperature must be a finite number > 0, got 0.0"),  # the loss's own check
+    (["--key", "temperature", "--values", "1", "--methods", "infonce", "--metrics", "zero_shot/acc"],
+     r"metrics \['zero_shot/acc'\] are not measured here"),
+    (["--key", "data_noise", "--values", "0", "2", "--methods", "infonce", "--set", "data_preset=clean"],
+     "data_preset=clean fixes the narration noise at 0"),
     (["--key", "temperature", "--values", "0.5", "hot", "--methods", "infonce"],
      "config key 'temperature' expects float, got 'hot'"),
     (["--key", "temperature", "--values", "0.5", "0.50", "--methods", "infonce"], "values must be distinct"),
+    (["--key", "lr", "--values", "0.0012345671", "0.0012345674", "--methods", "infonce"],
+     r"numbers to 6 significant digits\), got .* -> folders \['lr-0.00123457', 'lr-0.00123457'\]"),
     (["--key", "temperature", "--values", "1", "--methods", "infonce", "--set", "temperature=2"],
      "'temperature' is the key the ablation varies"),
 ])
@@ -278,3 +292,30 @@ def test_ablate_checks_the_key_and_every_value_before_training(tmp_path, capsys,
     assert vtbench_main(["ablate", *args, "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2
     assert re.search(match, capsys.readouterr().err)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "out").exists()
+
+
+def test_ablate_refuses_a_runs_folder_of_other_configs_before_training_anything(tmp_path, capsys):
+    common = ["ablate", "--key", "temperature", "--methods", "infonce", "--runs", str(tmp_path / "runs"),
+              "--out", str(tmp_path / "out"), "--episodes", "5", "--max-videos", "24", "--metrics", "retrieval/MedR",
+              *(x for kv in TINY.items() for x in ("--set", f"{kv[0]}={kv[1]}"))]
+    assert vtbench_main([*common, "--values=2,-0.5e1"]) == 2  # commas separate values, exponents included
+    assert "temperature must be a finite number > 0, got -5.0" in capsys.readouterr().err  # before training
+    assert vtbench_main([*common, "--values", "2"]) == 0
+    capsys.readouterr()
+    assert vtbench_main([*common, "--values", "0.1", "2", "--set", "lr=0.01"]) == 2
+    assert "holds a run with another config (lr: 0.002 there, 0.01 here)" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["temperature-2"]  # 0.1 never trained
+
+
+def test_ablation_figures_put_ticks_at_the_values_and_draw_categories_as_points():
+    from vtbench.viz.results import plot_ablation
+
+    metric = "zero_shot/accuracy"
+    rows = [{"lr": lr, "method": "infonce", metric: 0.5, f"{metric} std": math.nan} for lr in (1e-4, 1e-3, 1e-2)]
+    ax = plot_ablation(rows, [metric], by="lr").axes[0]
+    assert ax.get_xscale() == "log" and list(ax.get_xticks()) == [1e-4, 1e-3, 1e-2]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.0001", "0.001", "0.01"]
+    rows = [{"aligner": a, "method": "tempclr", metric: 0.5, f"{metric} std": math.nan} for a in ("soft_dtw", "otam")]
+    ax = plot_ablation(rows, [metric], by="aligner").axes[0]
+    assert ax.containers[0].lines[0].get_linestyle() == "None"  # no line suggesting an order between settings
+    plt.close("all")

@@ -25,26 +25,47 @@ from pathlib import Path
 
 from ..eval.suite import check_options
 from ..io import atomic_write
+from ..losses import build_loss
 from ..train import TrainingDiverged, make_config, parse_overrides, valid_keys
 from ..train.checkpoint import CheckpointError
 from ..train.config import PRESET_NAMES
-from .compare import HEADLINE, METHODS, format_cell, overrides_for, run_comparison
+from .compare import (COSMETIC, HEADLINE, METHODS, check_reusable, evaluate_untrained, evaluated_on, format_cell,
+                      overrides_for, run_comparison)
+
+
+#: Keys an ablation cannot vary: the run's identity (seed, method, out: the ablation sets them) and
+#: the settings that do not change what a run learns.
+FIXED = ("seed", "method", "out", *COSMETIC)
 
 
 def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, preset: str = "quick", overrides=(),
-             runs_dir="runs/ablation", metrics=HEADLINE, eval_options: dict | None = None,
+             runs_dir="runs/ablation", metrics=None, eval_options: dict | None = None,
              name: str | None = None) -> list[dict]:
     """Train and evaluate every method at every value of the config key ``key`` (a trainer field or
     a loss hyperparameter that each of ``methods`` has); one row per (value, method):
     ``{name: value, "method": m, "n_seeds": k, METRIC: mean, METRIC + " std": std, ...}`` for each
-    of ``metrics``, ``name`` defaulting to ``key``. The values are checked as the config takes them
-    (``"0.5"`` from a command line is 0.5) before anything trains; each value's runs go to
-    ``runs_dir/NAME-VALUE``."""
+    of ``metrics`` (None: the comparison's headline metrics that the evaluation data measures),
+    ``name`` defaulting to ``key``. Each value's runs go to ``runs_dir/NAME-VALUE``.
+
+    Everything that can be checked is checked before anything trains: the values as the config
+    and the loss take them (``"0.5"`` from a command line is 0.5), the metrics (an untrained model
+    is evaluated once to list what the data measures), and that a runs folder left by an earlier
+    ablation holds runs of exactly these configs."""
     name = name or key
     methods = list(methods)
     base = dict(overrides) if isinstance(overrides, dict) else parse_overrides(overrides)
+    if not methods:
+        raise ValueError("methods must name at least one method")
+    if key in FIXED:
+        raise ValueError(f"{key!r} cannot be ablated: of {', '.join(FIXED)} the ablation sets the runs' seed, "
+                         "method and folder, and the others do not change what a run learns")
     if key in base:
         raise ValueError(f"{key!r} is the key the ablation varies: leave it out of the overrides")
+    if key == "data_noise" and base.get("data_preset") == "clean":
+        raise ValueError("data_preset=clean fixes the narration noise at 0: every data_noise value would train the same")
+    if not any(key in valid_keys(m) for m in methods):
+        valid = sorted({k for m in methods for k in valid_keys(m)} - set(FIXED))
+        raise ValueError(f"unknown config key {key!r} for methods {methods}; valid: {', '.join(valid)}")
     missing = [m for m in methods if key not in valid_keys(m)]
     if missing:
         raise ValueError(f"config key {key!r} does not apply to method(s) {missing}: ablate it over the methods "
@@ -58,16 +79,29 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
         checked.append(taken)
     folders = [_folder(name, v) for v in checked]
     if not checked or len(set(folders)) != len(folders):
-        raise ValueError(f"values must be distinct (each names a runs folder), got {checked}")
+        raise ValueError(f"values must be distinct, each naming its runs folder (numbers to 6 significant digits), "
+                         f"got {checked} -> folders {folders}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    for value, folder in zip(checked, folders):
+        for method in methods:
+            for seed in seed_list:  # each run's config as run_comparison will make it
+                config = make_config(method, preset, overrides_for(method, {**base, key: value}), seed=seed,
+                                     out=str(Path(runs_dir) / folder / f"{method}-seed{seed}"))
+                build_loss(method, **config.loss_kwargs())  # the loss's own checks (TempCLR's aligner, ...)
+                check_reusable(Path(config.out), config)
+    eval_options = dict(eval_options or {})
+    check_options(**eval_options)
+    measured = set(evaluate_untrained(seed_list[0] if seed_list else 0, preset, {**base, key: checked[0]},
+                                      eval_options, methods[0]).metrics)
+    metrics = [m for m in HEADLINE if m in measured] if metrics is None else list(metrics)
+    unknown = [m for m in metrics if m not in measured]
+    if unknown:
+        raise ValueError(f"metrics {unknown} are not measured here; measured: {', '.join(sorted(measured))}")
     rows = []
     for value, folder in zip(checked, folders):
         comparison = run_comparison(methods, seeds, preset, {**base, key: value}, Path(runs_dir) / folder, out=None,
                                     include_untrained=False, eval_options=eval_options)
         summary = comparison.summary
-        measured = sorted({m for method in methods for m in summary[method]})
-        unknown = [m for m in metrics if m not in measured]
-        if unknown:
-            raise ValueError(f"metrics {unknown} are not measured here; measured: {', '.join(measured)}")
         for method in methods:
             row = {name: value, "method": method, "n_seeds": sum(r.label == method for r in comparison.results)}
             for m in metrics:
@@ -150,17 +184,21 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vtbench ablate",
                                 description="Retrain methods at each value of one config key; tabulate and plot.")
     p.add_argument("--key", required=True, help="a trainer field or loss hyperparameter (e.g. skip_cost, data_noise)")
-    p.add_argument("--values", nargs="+", required=True, help="its values (e.g. 0.5 0 -0.3)")
+    p.add_argument("--values", nargs="+", required=True,
+                   help="its values (e.g. 0.5 0 -0.3; commas also separate them: --values=-1e-3,0.5)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"default: {' '.join(METHODS)}")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per method and value (default 1)")
     p.add_argument("--config", default="quick", help=f"preset: {' | '.join(PRESET_NAMES)} (default quick)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every method it applies to (repeatable)")
-    p.add_argument("--metrics", nargs="+", default=list(HEADLINE), help="default: the comparison's headline metrics")
+    p.add_argument("--metrics", nargs="+", help="default: the comparison's headline metrics the data measures")
     p.add_argument("--runs", help="folder of the runs (default runs/ablation-KEY)")
     p.add_argument("--out", help="folder of ablation.md/.csv/.png (default figures/ablation-KEY)")
     p.add_argument("--episodes", type=int, default=200, help="few-shot episodes per run (default 200)")
     p.add_argument("--max-videos", type=int, help="evaluate on the first N test videos only")
+    p.add_argument("--data-path", help="real-format data: the held-out captions/annotations to evaluate on "
+                                       "(without it the runs' training files are evaluated)")
+    p.add_argument("--features-path", help="real-format data: the held-out features folder")
     return p
 
 
@@ -168,18 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     methods = [m for item in args.methods for m in item.split(",") if m]
+    values = [v for item in args.values for v in item.split(",") if v]
     runs = Path(args.runs or f"runs/ablation-{args.key}")
     out = Path(args.out or f"figures/ablation-{args.key}")
-    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos}
+    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos,
+                    **{k: v for k, v in (("data_path", args.data_path), ("features_path", args.features_path)) if v}}
     command = "python -m vtbench ablate " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
         if args.config not in PRESET_NAMES:
             raise ValueError(f"unknown config preset {args.config!r}; valid: {', '.join(PRESET_NAMES)}")
-        check_options(**eval_options)
-        rows = ablation(args.key, args.values, methods, args.seeds, args.config, args.overrides, runs,
-                        args.metrics, eval_options)
+        base = parse_overrides(args.overrides)
+        method = methods[0] if methods else "infonce"
+        evaluated = evaluated_on(make_config(method, args.config, overrides_for(method, base)), eval_options)
+        rows = ablation(args.key, values, methods, args.seeds, args.config, base, runs, args.metrics, eval_options)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -189,14 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     from ..viz import save_figure
     from ..viz.results import plot_ablation
 
+    metrics = [k for k in rows[0] if k not in (args.key, "method", "n_seeds") and not k.endswith(" std")]
+    subset = f" (its first {args.max_videos} videos)" if args.max_videos else ""
     n = args.seeds
     table = "\n".join([f"# Ablation of {args.key}: {args.config} config, {n} seed{'s' * (n > 1)}", "",
                         f"Made by `{command.strip()}`.", "",
-                        "Mean ± sample std over seeds on the test split (R@K, recall and accuracy in %).", "",
-                        ablation_markdown(rows, args.metrics, by=args.key), ""])
+                        f"Mean ± sample std over seeds, evaluated on {evaluated}{subset} (R@K, recall and "
+                        "accuracy in %).", "",
+                        ablation_markdown(rows, metrics, by=args.key), ""])
     atomic_write(out / "ablation.md", lambda f: f.write(table.encode()))
-    atomic_write(out / "ablation.csv", lambda f: f.write(ablation_csv(rows, args.metrics, args.key).encode()))
-    save_figure(plot_ablation(rows, args.metrics, by=args.key), out / "ablation.png")
+    atomic_write(out / "ablation.csv", lambda f: f.write(ablation_csv(rows, metrics, args.key).encode()))
+    save_figure(plot_ablation(rows, metrics, by=args.key), out / "ablation.png")
     print(table)
     print(f"wrote {out / 'ablation.md'}, ablation.csv and ablation.png")
     return 0

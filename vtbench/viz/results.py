@@ -78,17 +78,26 @@ def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str], by: str = "no
                              constrained_layout=True)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
+    xs = sorted({_x(r[by]) for r in rows}, key=str)
+    numeric = all(isinstance(x, (int, float)) for x in xs)
+    xs = sorted(xs) if numeric else xs
     for ax, metric in zip(axes.flat, metrics):
         scale = 100 if percent(metric) else 1
         for method in methods:
             mine = [r for r in rows if r["method"] == method]
-            if all(isinstance(_x(r[by]), (int, float)) for r in mine):  # numbers in order; categories as given
+            if numeric:  # numbers in order, joined by a line; categories as given, markers only
                 mine.sort(key=lambda r: r[by])
             means = [r[metric] * scale for r in mine]
             std = [r.get(f"{metric} std", math.nan) * scale for r in mine]
             bars = any(s > 0 for s in std)  # one seed (NaN): no error bars, and no caps in the legend either
             ax.errorbar([_x(r[by]) for r in mine], means, yerr=_error_bars(means, std, scale) if bars else None,
-                        marker="o", capsize=3 if bars else 0, label=method, color=colours[method])
+                        marker="o", capsize=3 if bars else 0, label=method, color=colours[method],
+                        linestyle="-" if numeric else "none")
+        if numeric:  # ticks at the values tried; a log axis where they span decades
+            if min(xs) > 0 and max(xs) >= 100 * min(xs):
+                ax.set_xscale("log")
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])
+            ax.set_xticks([], minor=True)
         ax.set_title(_short(metric) + (" (%)" if scale == 100 else ""), fontsize=9)
         ax.set_xlabel("narration noise level" if by == "noise" else by)
         ax.grid(alpha=0.3)
