@@ -29,8 +29,8 @@ from ..losses import build_loss
 from ..train import TrainingDiverged, make_config, parse_overrides, valid_keys
 from ..train.checkpoint import CheckpointError
 from ..train.config import PRESET_NAMES
-from .compare import (COSMETIC, HEADLINE, METHODS, check_reusable, evaluate_untrained, evaluated_on, format_cell,
-                      overrides_for, run_comparison)
+from .compare import (COSMETIC, HEADLINE, METHODS, add_eval_arguments, check_reusable, eval_options_from,
+                      evaluate_untrained, evaluated_on, format_cell, overrides_for, run_comparison)
 
 
 #: Keys an ablation cannot vary: the run's identity (seed, method, out: the ablation sets them) and
@@ -194,11 +194,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", help="default: the comparison's headline metrics the data measures")
     p.add_argument("--runs", help="folder of the runs (default runs/ablation-KEY)")
     p.add_argument("--out", help="folder of ablation.md/.csv/.png (default figures/ablation-KEY)")
-    p.add_argument("--episodes", type=int, default=200, help="few-shot episodes per run (default 200)")
-    p.add_argument("--max-videos", type=int, help="evaluate on the first N test videos only")
-    p.add_argument("--data-path", help="real-format data: the held-out captions/annotations to evaluate on "
-                                       "(without it the runs' training files are evaluated)")
-    p.add_argument("--features-path", help="real-format data: the held-out features folder")
+    add_eval_arguments(p)
     return p
 
 
@@ -209,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     values = [v for item in args.values for v in item.split(",") if v]
     runs = Path(args.runs or f"runs/ablation-{args.key}")
     out = Path(args.out or f"figures/ablation-{args.key}")
-    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos,
-                    **{k: v for k, v in (("data_path", args.data_path), ("features_path", args.features_path)) if v}}
+    eval_options = eval_options_from(args)
     command = "python -m vtbench ablate " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.seeds < 1:

@@ -288,20 +288,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every method it applies to (repeatable)")
     p.add_argument("--no-untrained", action="store_true", help="leave out the untrained reference row")
+    add_eval_arguments(p)
+    return p
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    """The evaluation options of compare and ablate (read back by :func:`eval_options_from`)."""
     p.add_argument("--episodes", type=int, default=200, help="few-shot episodes per run (default 200)")
     p.add_argument("--max-videos", type=int, help="evaluate on the first N test videos only")
     p.add_argument("--data-path", help="real-format data: the held-out captions/annotations to evaluate on "
                                        "(without it the runs' training files are evaluated)")
     p.add_argument("--features-path", help="real-format data: the held-out features folder")
-    return p
+
+
+def eval_options_from(args: argparse.Namespace) -> dict:
+    return {"few_shot_episodes": args.episodes, "max_videos": args.max_videos,
+            **{k: v for k, v in (("data_path", args.data_path), ("features_path", args.features_path)) if v}}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     methods = [m for item in args.methods for m in item.split(",") if m]
-    eval_options = {"few_shot_episodes": args.episodes, "max_videos": args.max_videos,
-                    **{k: v for k, v in (("data_path", args.data_path), ("features_path", args.features_path)) if v}}
+    eval_options = eval_options_from(args)
     command = "python -m vtbench compare " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.seeds < 1:

@@ -22,6 +22,7 @@ import importlib.metadata
 import inspect
 import typing
 import warnings
+from collections.abc import MutableMapping
 from typing import Any
 
 from torch import nn
@@ -36,51 +37,42 @@ CONFIG_TYPES = (bool, int, float, str)  # what a hyperparameter may be: what a c
 ENTRY_POINTS = "vtbench.losses"
 
 
-class _Registry(dict):
-    """A dict of losses that registers the installed plugins' (``load_entry_points``) the first
+class _Registry(MutableMapping):
+    """The losses by name. It registers the installed plugins' (``load_entry_points``) the first
     time it is read: by then vtbench.losses is whole, whichever module imported what first."""
 
-    _loaded = False
+    def __init__(self, losses: dict[str, type[nn.Module]]):
+        self._losses = dict(losses)
+        self._loaded = False
 
-    def _load(self):
-        if not _Registry._loaded:
-            _Registry._loaded = True  # first: registering reads the registry again
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # first: registering reads the registry again
             load_entry_points()
 
-    def __contains__(self, key):
+    def __getitem__(self, name: str) -> type[nn.Module]:
         self._load()
-        return super().__contains__(key)
+        return self._losses[name]
 
-    def __getitem__(self, key):
-        self._load()
-        return super().__getitem__(key)
+    def __setitem__(self, name: str, cls: type[nn.Module]) -> None:
+        self._losses[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._losses[name]
 
     def __iter__(self):
         self._load()
-        return super().__iter__()
+        return iter(self._losses)
 
-    def __len__(self):
+    def __len__(self) -> int:
         self._load()
-        return super().__len__()
+        return len(self._losses)
 
-    def keys(self):
-        self._load()
-        return super().keys()
-
-    def items(self):
-        self._load()
-        return super().items()
-
-    def values(self):
-        self._load()
-        return super().values()
-
-    def get(self, key, default=None):
-        self._load()
-        return super().get(key, default)
+    def __repr__(self) -> str:
+        return f"LOSSES({self._losses!r})"
 
 
-LOSSES: dict[str, type[nn.Module]] = _Registry({
+LOSSES: MutableMapping[str, type[nn.Module]] = _Registry({
     "infonce": InfoNCE,
     "milnce": MILNCE,
     "vt-twins": VTTwins,
