@@ -113,8 +113,7 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
 
 def _folder(name: str, value) -> str:
     """The runs folder of one value: NAME-VALUE, numbers to 6 significant digits, safe characters only."""
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{name}-{text}")
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{name}-{_value(value)}")
 
 
 def noise_overrides(level: float) -> dict:
