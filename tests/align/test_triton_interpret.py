@@ -124,8 +124,9 @@ def test_a_recursion_of_three_states_runs_on_torch_under_auto_and_is_refused_by_
     assert triton_dp.unsupported(va.recursions.DROP_DTW) is None
     with pytest.raises(ValueError, match="backend='triton' cannot run recursion 'three': it runs recursions of at most"):
         backends.select("triton", DEVICE, three)
-    if DEVICE.type == "cuda":  # auto picks triton on CUDA: here the torch backend instead
-        assert backends.select("auto", DEVICE, three) is backends.load("torch")
+    cuda = torch.device("cuda")  # selection only reads the device's type: no GPU needed to check it
+    assert backends.select("auto", cuda, va.recursions.DROP_DTW) is triton_dp  # auto picks triton on CUDA,
+    assert backends.select("auto", cuda, three) is backends.load("torch")  # and torch for what triton cannot run
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
