@@ -427,9 +427,10 @@ def _integer(value) -> int | None:
 
 
 def _as_int(name: str, value) -> int:
-    if _integer(value) is None:
+    integer = _integer(value)
+    if integer is None:
         raise TypeError(f"{name} must be an integer, got {value!r}")
-    return _integer(value)
+    return integer
 
 
 def _as_pair(name: str, value) -> tuple[int, int]:

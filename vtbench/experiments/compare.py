@@ -103,14 +103,18 @@ def train_and_evaluate(method: str, seed: int, preset: str, overrides: dict, run
     return RunResult(method, seed, flatten_metrics(result), str(run_dir), result["run"]["train_seconds"])
 
 
+def _data_options(eval_options: dict) -> dict:
+    """The eval_options that pick the evaluation data (``eval_dataset``'s keyword arguments)."""
+    return {k: eval_options[k] for k in DATA_OPTIONS if k in eval_options}
+
+
 def evaluate_untrained(seed: int, preset: str, overrides: dict, eval_options: dict,
                        method: str = "infonce") -> RunResult:
     """The shared initialisation at ``seed`` (the model does not depend on the method)."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}  # loss hyperparameters do not shape the model
     config = make_config(method, preset, {k: v for k, v in overrides.items() if k in names}, seed=seed)
-    data = {k: eval_options[k] for k in DATA_OPTIONS if k in eval_options}
     options = {k: v for k, v in eval_options.items() if k not in DATA_OPTIONS}
-    result = evaluate_loaded(untrained_run(config), eval_dataset(config, **data), **options)
+    result = evaluate_loaded(untrained_run(config), eval_dataset(config, **_data_options(eval_options)), **options)
     return RunResult(UNTRAINED, seed, flatten_metrics(result))
 
 
@@ -135,7 +139,7 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     first = make_config(methods[0], preset, overrides_for(methods[0], overrides))
     evaluated = evaluated_on(first, eval_options)
     if first.data != "narrated-digits":  # a wrong --data-path fails now, not after the first run has trained
-        eval_dataset(first, **{k: eval_options[k] for k in DATA_OPTIONS if k in eval_options})
+        eval_dataset(first, **_data_options(eval_options))
     runs_dir = Path(runs_dir)
     comparison = Comparison()
     began = time.perf_counter()
