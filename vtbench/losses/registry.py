@@ -82,15 +82,15 @@ LOSSES: MutableMapping[str, type[nn.Module]] = _Registry({
 _BY_NAME = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def _annotation(cls, name: str):
-    """The parameter's annotation if it is bool, int, float or str (as a type or, unresolved, by name)."""
+def _annotations(cls) -> dict[str, type]:
+    """The annotations of ``cls.__init__`` that are bool, int, float or str, resolved once (as types or,
+    where some annotation does not resolve, e.g. a TYPE_CHECKING import, by the raw names)."""
     try:
-        hint = typing.get_type_hints(cls.__init__).get(name)
-    except Exception:  # some other annotation does not resolve (e.g. a TYPE_CHECKING import): read this one raw
-        hint = getattr(cls.__init__, "__annotations__", {}).get(name)
-    if isinstance(hint, str):
-        hint = _BY_NAME.get(hint.strip())
-    return hint if hint in CONFIG_TYPES else None
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:
+        hints = dict(getattr(cls.__init__, "__annotations__", {}))
+    hints = {k: _BY_NAME.get(h.strip()) if isinstance(h, str) else h for k, h in hints.items()}
+    return {k: h for k, h in hints.items() if h in CONFIG_TYPES}
 
 
 def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
@@ -98,7 +98,7 @@ def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
     what a config could not carry (a positional parameter, no default, a default of another type)."""
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ValueError(f"a loss must be an nn.Module class, got {cls!r}")
-    out = {}
+    out, annotations = {}, _annotations(cls)
     for k, p in list(inspect.signature(cls.__init__).parameters.items())[1:]:  # after self
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue  # *args, **kwargs (nn.Module.__init__'s): nothing a config could name
@@ -107,8 +107,7 @@ def hyperparameters(cls) -> dict[str, tuple[Any, type]]:
             raise ValueError(f"{where} must be keyword-only (after a bare *): hyperparameters are set by name")
         if p.default is inspect.Parameter.empty:
             raise ValueError(f"{where} needs a default (the published value): a config sets every hyperparameter")
-        annotated = _annotation(cls, k)
-        kind = annotated or type(p.default)
+        kind = annotations.get(k) or type(p.default)
         if kind not in CONFIG_TYPES:
             raise ValueError(f"{where} has the default {p.default!r}: a config carries bool, int, float or str "
                              f"(annotated or as the default's type)")
