@@ -9,12 +9,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np  # noqa: E402
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import ConnectionPatch
+from matplotlib.textpath import TextPath
 
 from ..io import atomic_write
 
 STEP_COLOURS = plt.get_cmap("tab10")
 FILLER_COLOUR = "0.6"
+LABEL_SIZE = 7.5  # points, the narration's labels
 
 
 def _draw_frames(ax, features: np.ndarray, max_thumbs: int) -> None:
@@ -42,6 +45,12 @@ def _lanes(starts, ends) -> list[int]:
     return lanes
 
 
+def _label_inches(text: str, italic: bool) -> float:
+    """How wide a narration label is drawn, in inches (its glyphs' outline at LABEL_SIZE)."""
+    path = TextPath((0, 0), text, size=LABEL_SIZE, prop=FontProperties(style="italic" if italic else "normal"))
+    return path.get_extents().width / 72
+
+
 def plot_video(item: dict, *, title: str | None = None, width: float = 15.0):
     """Frames along time (top), ground-truth step segments (middle), narration (bottom).
 
@@ -57,7 +66,12 @@ def plot_video(item: dict, *, title: str | None = None, width: float = 15.0):
     steps = item.get("steps")
     step_digit = item.get("step_labels") or list(range(len(steps or [])))
     narrated = np.asarray(item.get("narration_segment", [-2] * len(texts)))
-    lanes = _lanes(starts, ends)
+    # a sentence takes its lane up to the end of its box or of its label, whichever is later (a
+    # short box's label runs past it), so that no label runs into the next box of its lane
+    per_inch = T / max(width - 1.2, 1.0)  # frames per inch of the time axis (the row titles take ~1.1 inch)
+    label_ends = [max(e, s + 0.2 + per_inch * (_label_inches(f'"{text}"', int(seg) == -1) + 0.05))
+                  for s, e, text, seg in zip(starts, ends, texts, narrated)]
+    lanes = _lanes(starts, label_ends)
     n_lanes = max(lanes, default=0) + 1
 
     max_thumbs = 32
@@ -87,7 +101,7 @@ def plot_video(item: dict, *, title: str | None = None, width: float = 15.0):
         c = FILLER_COLOUR if filler else (colour(int(segments[seg, 0])) if seg >= 0 else "C0")
         ax_text.add_patch(plt.Rectangle((s, y + 0.15), e - s, 0.7, color=c, alpha=0.55 if filler else 0.85,
                                         hatch="//" if filler else None, fill=True))
-        ax_text.text(s + 0.2, y + 0.5, f'"{text}"', va="center", fontsize=7.5, clip_on=True,
+        ax_text.text(s + 0.2, y + 0.5, f'"{text}"', va="center", fontsize=LABEL_SIZE, clip_on=True,
                      style="italic" if filler else "normal")
         if seg >= 0:  # how far the narration sits from what it describes
             fig.add_artist(ConnectionPatch(
