@@ -193,11 +193,13 @@ def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
     torch.testing.assert_close(got[1][0].double(), ref[1][0], rtol=1e-6, atol=1e-6)
 
 
-# grids stored diagonal-major (from 0 rows up) or row-major (never), inputs loaded one step ahead or not
-KNOBS = pytest.mark.parametrize("prefetch, diagonal_major", [(True, 0), (False, 0), (True, float("inf"))])
+# R stored diagonal-major (from 0 rows up) or row-major (never), C and E with it (reorder) or
+# row-major, inputs loaded one step ahead or not
+KNOBS = pytest.mark.parametrize("prefetch, diagonal_major, reorder", [
+    (True, 0, True), (False, 0, True), (True, 0, False), (True, float("inf"), True)])
 
 
-def tiny_tiles(monkeypatch, prefetch, diagonal_major):
+def tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder=True):
     monkeypatch.setattr(triton_dp, "_WARP", 2)
     monkeypatch.setattr(triton_dp, "_WIDE_WARP", 2)
     monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
@@ -205,15 +207,17 @@ def tiny_tiles(monkeypatch, prefetch, diagonal_major):
     monkeypatch.setattr(triton_dp, "_PROGRAMS", 1)
     monkeypatch.setattr(triton_dp, "_PREFETCH", prefetch)
     monkeypatch.setattr(triton_dp, "_DIAGONAL_MAJOR", diagonal_major)
+    monkeypatch.setattr(triton_dp, "_REORDER", reorder)
 
 
 @KNOBS
 @pytest.mark.parametrize("name", VARIANTS)
-def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_major, monkeypatch):
+def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_major, reorder, monkeypatch):
     """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
     per stripe (rows handed over through memory), several problems per program, several programs;
-    inputs loaded in their step or one step ahead; grids stored diagonal-major or row-major."""
-    tiny_tiles(monkeypatch, prefetch, diagonal_major)
+    inputs loaded in their step or one step ahead; R stored diagonal-major or row-major, and C and
+    E with it or row-major."""
+    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder)
     cost = variant_case(name, torch.float64)[1]
     assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
     for gamma in (0.5, 0.0):
@@ -242,6 +246,21 @@ def test_a_pass_reorders_the_cost_once_and_a_second_backward_again(gamma, monkey
     torch.testing.assert_close(second, first, rtol=0, atol=0)
     ref = torch.autograd.grad(va.soft_dtw(cost, gamma, backend="torch").sum(), cost)[0]
     torch.testing.assert_close(first, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("gamma", [0.5, 0.0])
+def test_without_the_reorder_c_and_e_stay_row_major_while_r_is_diagonal_major(gamma, monkeypatch):
+    """_REORDER off: the kernels read C and write E row-major, no reorder runs, R is still stored
+    diagonal-major (its end cells are read there), and the numbers are the reference's."""
+    tiny_tiles(monkeypatch, True, 0, reorder=False)
+    calls = []
+    monkeypatch.setattr(triton_dp, "_reorder", lambda x, to_diagonals: calls.append(to_diagonals))
+    cost = rand(3, 6, 5)
+    meta = triton_dp._launch(cost[:, None], gamma, None)[1]
+    assert meta["DIAG"] and not meta["CE_DIAG"]
+    ref, got = both_backends(lambda c, **kw: va.soft_dtw(c, gamma, **kw), cost)
+    assert calls == []
+    assert_same(ref, got, 1e-10, 1e-10)
 
 
 @pytest.mark.parametrize("batch, n, m", [(2, 5, 3), (1, 3, 5), (2, 1, 4), (1, 70, 130), (1, 130, 70), (1, 150, 64)])
@@ -290,10 +309,10 @@ def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
 
 
 @KNOBS
-def test_the_interleaved_grid_across_groups_and_stripes(prefetch, diagonal_major, monkeypatch):
+def test_the_interleaved_grid_across_groups_and_stripes(prefetch, diagonal_major, reorder, monkeypatch):
     """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
     grid's E over through memory without a grid-sized E."""
-    tiny_tiles(monkeypatch, prefetch, diagonal_major)
+    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder)
     for gamma in (0.4, 0.0):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 
@@ -400,6 +419,12 @@ def compile_every_kernel_for_an_h100():
                                         2048, 64, fast_log=fast_log) for fast_log in (True, False))
     assert "lg2.approx.f32" in fast.asm["ptx"] and "lg2.approx.f32" not in libdevice.asm["ptx"]
     print("soft_dtw _forward_kernel float32 soft 2048 FAST_LOG compiled")
+    # _REORDER off: R diagonal-major, C and E row-major
+    triton_dp._REORDER = False
+    for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
+        assert compile_for_h100(kernel, va.RECURSIONS["soft_dtw"], torch.float32, False, 2048, 64).asm["cubin"]
+        print("soft_dtw", kernel.__name__, "without the reorder compiled")
+    triton_dp._REORDER = True
 
 
 @pytest.mark.slow
@@ -453,7 +478,7 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2) + 1
+    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2) + 1 + 2  # FAST_LOG, no reorder
 
 
 # ------------------------------------------------------------------------------ CUDA, large

@@ -32,7 +32,11 @@ its loads and stores coalesce (row-major, each of a warp's 32 cells is a differe
 R (the kernels' own) then is; a plain grid's C is reordered into it once, in the forward, and
 kept for the backward (soft; the hard backward never reads C), and E is reordered back after the
 backward (``_reorder_kernel``); an interleaved grid reads and writes C's cells row-major (they
-are few).
+are few). With ``_REORDER`` off, R alone is stored diagonal-major and the kernels read C and write
+E row-major where they lie (``_grid_at``): no reorder (6.4 of the 23.1 ms of a B=64 pass at
+2048 x 2048 on an H100), against a step's C and E each touching a cache line per row (32 B sectors
+for 4 useful bytes, each line used again by the next diagonals while it stays in L2). Untimed: no
+GPU has run it yet (triton-configs has its rows), so it stays off.
 
 Launch knobs (module constants, timed by ``python -m vtbench.bench triton-configs --device cuda``;
 every kernel of a B=64 soft-DTW pass; the numbers here are an H200's, at commit c9495aa, and
@@ -116,6 +120,7 @@ _PROGRAMS = 256  # pack problems only while at least this many programs remain
 _CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
 _PREFETCH = True  # load a step's inputs one step ahead
 _DIAGONAL_MAJOR = 256  # grids of at least this many rows are stored anti-diagonal by anti-diagonal
+_REORDER = True  # such a grid's C and E too, reordered to and from it (False: read and written row-major)
 _FAST_LOG = False  # float32 soft-min's log as lg2.approx (``_log``): faster, but off by 1e-4 on an H100
 # (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
@@ -210,30 +215,43 @@ def _cost_cell(problem, row, col, inside, N, M):
 
 
 @triton.jit
+def _grid_at(row, col, wrapped, N, M, DIAG: tl.constexpr):
+    """``_at`` from the cell's column: where C and E store it (the kernels' CE_DIAG), which may be
+    row-major while R is diagonal-major (``wrapped`` then is a residue, not row + col)."""
+    if DIAG:
+        return _at(row, wrapped, N, M, DIAG)
+    else:
+        return row * M + col
+
+
+@triton.jit
 def _cost(C, problem, row, col, wrapped, inside, N, M, DIAG: tl.constexpr, FILLED: tl.constexpr, fill):
     """C_s[row, col] in float64, (G, LANES) or (G, 1), of the problem-and-state ``problem`` = b * S + s,
-    C stored as ``_at`` says (wrapped = ``_wrap(row + col)``); FILLED: the grid interleave(C, fill), whose
-    cell (2i+1, 2j+1) is C_s[i, j] (C row-major) and every other fill."""
+    C stored as ``_grid_at`` says (DIAG: the kernels' CE_DIAG; wrapped = ``_wrap(row + col)``); FILLED:
+    the grid interleave(C, fill), whose cell (2i+1, 2j+1) is C_s[i, j] (C row-major) and every other fill."""
     if FILLED:
         inner, at = _cost_cell(problem, row, col, inside, N, M)
         return tl.where(inner, tl.load(C + at, mask=inner, other=0.0).to(tl.float64), fill)
     else:
-        return tl.load(C + problem * N * M + _at(row, wrapped, N, M, DIAG), mask=inside, other=0.0).to(tl.float64)
+        return tl.load(C + problem * N * M + _grid_at(row, col, wrapped, N, M, DIAG), mask=inside,
+                       other=0.0).to(tl.float64)
 
 
 @triton.jit
-def _below(HANDOFF, R, C, CHOICE, problem, row, col, wrapped, n, m, N, M, DIAG: tl.constexpr, HARD: tl.constexpr,
-           FILLED: tl.constexpr, fill):
+def _below(HANDOFF, R, C, CHOICE, problem, row, col, wrapped, n, m, N, M, DIAG: tl.constexpr,
+           CE_DIAG: tl.constexpr, HARD: tl.constexpr, FILLED: tl.constexpr, fill):
     """(E_s, decision_s) of cell (row, col) below a group (stored in HANDOFF by the group below or
-    the next stripe), (G, 1) each, wrapped = ``_wrap(row + col)``; zero outside the problem."""
+    the next stripe), (G, 1) each, wrapped = ``_wrap(row + col)``; zero outside the problem. R and
+    CHOICE stored as DIAG says, HANDOFF and C as CE_DIAG does (``_grid_at``)."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
     inside = (row < n) & (col >= 0) & (col < m)
-    at = problem * N * M + _at(row, wrapped, N, M, DIAG)
-    e = tl.load(HANDOFF + at, mask=inside, other=0.0).to(tl.float64)
+    grid = problem * N * M
+    e = tl.load(HANDOFF + grid + _grid_at(row, col, wrapped, N, M, CE_DIAG), mask=inside, other=0.0).to(tl.float64)
+    at = grid + _at(row, wrapped, N, M, DIAG)
     if HARD:
         key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
     else:
-        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, wrapped, inside, N, M, DIAG,
+        key = tl.load(R + at, mask=inside, other=0.0) - _cost(C, problem, row, col, wrapped, inside, N, M, CE_DIAG,
                                                               FILLED, fill)
     return e, key
 
@@ -338,10 +356,10 @@ def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr
 
 
 @triton.jit
-def _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, DIAG: tl.constexpr, S: tl.constexpr,
+def _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, CE_DIAG: tl.constexpr, S: tl.constexpr,
                     HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: each state's cost on
-    diagonal t (wrapped = ``_wrap(i0 + t)``), and the column mask."""
+    diagonal t (wrapped = ``_wrap(i0 + t)``; C stored as CE_DIAG says), and the column mask."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -351,7 +369,7 @@ def _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, DIAG: tl.c
         vertical = valid
     costs = ()
     for s in tl.static_range(S):
-        costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, wrapped, valid, N, M, DIAG, FILLED, fill),)
+        costs = costs + (_cost(C, b.to(tl.int64) * S + s, i, j, wrapped, valid, N, M, CE_DIAG, FILLED, fill),)
     return costs, vertical
 
 
@@ -360,10 +378,11 @@ def _forward_kernel(
     C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, DIAG: tl.constexpr, FAST_LOG: tl.constexpr,
+    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr, FAST_LOG: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
-    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``.
+    or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``. R is stored
+    as DIAG says (``_at``), C as CE_DIAG does (``_grid_at``).
     PREFETCH: a step's inputs are loaded one step ahead. FAST_LOG: ``_log``'s."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
@@ -389,15 +408,16 @@ def _forward_kernel(
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         if PREFETCH:
-            ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, wrapped, n, m, N, M, DIAG, S, HAS_MASK, FILLED, fill)
+            ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, wrapped, n, m, N, M, CE_DIAG, S, HAS_MASK, FILLED,
+                                    fill)
         for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
             if PREFETCH:
                 costs, vertical = ahead
-                ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG,
-                                        S, HAS_MASK, FILLED, fill)
+                ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, _step(wrapped, 1, M, DIAG), n, m, N, M,
+                                        CE_DIAG, S, HAS_MASK, FILLED, fill)
             else:
-                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, DIAG, S, HAS_MASK,
-                                                  FILLED, fill)
+                costs, vertical = _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, CE_DIAG, S,
+                                                  HAS_MASK, FILLED, fill)
             if W > 1:
                 tl.debug_barrier()  # a group's first row reads the row the group above stored last step
             j = t - lane
@@ -426,10 +446,11 @@ def _forward_kernel(
 
 @triton.jit
 def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n, m, N, M, DIAG: tl.constexpr,
-                     S: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr, fill):
+                     CE_DIAG: tl.constexpr, S: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
+                     FILLED: tl.constexpr, fill):
     """What step t of a stripe reads that the stripe itself does not write: per state R on
     diagonal t (wrapped = ``_wrap(i0 + t)``; soft: with its decision R - C; hard: the argmin move),
-    and the column mask at j and j + 1."""
+    and the column mask at j and j + 1. R stored as DIAG says, C as CE_DIAG does."""
     i = i0 + lane
     j = t - lane
     valid = (i < n) & (j >= 0) & (j < m)
@@ -447,7 +468,7 @@ def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n
             key = tl.load(CHOICE + at, mask=valid, other=0).to(tl.float64)
         else:
             own = tl.load(R + at, mask=valid, other=INF)
-            key = tl.where(valid, own - _cost(C, problem + s, i, j, wrapped, valid, N, M, DIAG, FILLED, fill), 0.0)
+            key = tl.where(valid, own - _cost(C, problem + s, i, j, wrapped, valid, N, M, CE_DIAG, FILLED, fill), 0.0)
         owns = owns + ((own, key),)
     return owns, (ok_j1, ok_j, ok_j1)
 
@@ -457,13 +478,14 @@ def _backward_kernel(
     C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
     MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr,
     SPLIT: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, DIAG: tl.constexpr,
+    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr,
 ):
     """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
     backwards: stripes bottom-up, diagonals in reverse. E zeroed, shaped as C; SEED (B, S).
     FILLED (C read as interleave(C, fill)): E gets the cost cells only, and where a problem's rows
     span several groups (SPLIT) the first row of every group goes to HANDOFF (B, S, N, M) for the
-    group (or stripe) above; otherwise HANDOFF is E. PREFETCH as in the forward."""
+    group (or stripe) above; otherwise HANDOFF is E. PREFETCH as in the forward; R stored as DIAG says,
+    C, E and HANDOFF as CE_DIAG does."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES
     b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
@@ -493,31 +515,32 @@ def _backward_kernel(
         after = _wrap(i0 + steps + 1, M, DIAG)  # the first step's diagonal successor's (col >= m: unread)
         for s in tl.static_range(S):
             e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, after, n, m,
-                                        N, M, DIAG, HARD, FILLED, fill)
+                                        N, M, DIAG, CE_DIAG, HARD, FILLED, fill)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         if PREFETCH:
             ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, steps - 1, wrapped, n, m, N, M, DIAG,
-                                     S, HARD, HAS_MASK, FILLED, fill)
+                                     CE_DIAG, S, HARD, HAS_MASK, FILLED, fill)
         for back in range(0, steps):
             t = steps - 1 - back
             if PREFETCH:
                 owns, col_ok = ahead
                 ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1,
-                                         _step(wrapped, -1, M, DIAG), n, m, N, M, DIAG, S, HARD, HAS_MASK, FILLED, fill)
+                                         _step(wrapped, -1, M, DIAG), n, m, N, M, DIAG, CE_DIAG, S, HARD, HAS_MASK,
+                                         FILLED, fill)
             else:
                 owns, col_ok = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n, m, N, M,
-                                                DIAG, S, HARD, HAS_MASK, FILLED, fill)
+                                                DIAG, CE_DIAG, S, HARD, HAS_MASK, FILLED, fill)
             if W > 1:
                 tl.debug_barrier()  # a group's last row reads the row the group below stored last step
             j = t - lane
             valid = (i < n) & (j >= 0) & (j < m)
-            cell = grid + _at(i, wrapped, N, M, DIAG)
+            cell = grid + _grid_at(i, j, wrapped, N, M, CE_DIAG)  # where E (and HANDOFF) store it
             succ = ()  # per state: (E, decision) at (i+1, j+1), (i+1, j), (i, j+1)
             down = ()
             for s in tl.static_range(S):
                 e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1,
-                                            _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG, HARD, FILLED, fill)
+                                            _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG, CE_DIAG, HARD, FILLED, fill)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
@@ -663,9 +686,12 @@ def _shape(cost: torch.Tensor, fill) -> tuple[int, int, int, int]:
 
 def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tuple[int], dict]:
     """Grid and constexprs: LANES rows per group (a warp), W groups per stripe, P problems per
-    program, MATH the dtype of exp and log, PREFETCH the knob of that name, DIAG whether the grid is
-    stored diagonal-major (``_at``: at least _DIAGONAL_MAJOR rows)."""
+    program, MATH the dtype of exp and log, PREFETCH the knob of that name, DIAG whether R is
+    stored diagonal-major (``_at``: at least _DIAGONAL_MAJOR rows), CE_DIAG whether C and E are too
+    (``_grid_at``: DIAG, unless _REORDER is off; an interleaved grid's C and E are C's cells, read
+    and written in place, and CE_DIAG is then only how its HANDOFF is stored, as R)."""
     B, S, N, M = _shape(cost, fill)
+    diagonal_major = N >= _DIAGONAL_MAJOR
     rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WIDE_WARP if rows == _MAX_ROWS else _WARP)
     per_program = max(1, min(_TILE // rows, triton.next_power_of_2(triton.cdiv(B, _PROGRAMS))))
@@ -678,7 +704,8 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
         "W": rows // lanes,
         "LANES": lanes,
         "PREFETCH": _PREFETCH,
-        "DIAG": N >= _DIAGONAL_MAJOR,
+        "DIAG": diagonal_major,
+        "CE_DIAG": diagonal_major and (_REORDER or fill is not None),
         "num_warps": max(1, min(16, per_program * rows // _CELLS_PER_WARP)),
     }
     return (triton.cdiv(B, per_program),), meta
@@ -756,7 +783,7 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     grid, meta = _launch(cost, gamma, col_mask, fill)
     cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
     kept = []
-    if meta["DIAG"] and fill is None:  # the kernel reads C diagonal-major (an interleaved grid: C's cells, few)
+    if meta["CE_DIAG"] and fill is None:  # the kernel reads C diagonal-major (an interleaved grid: C's cells, few)
         cost = _reorder(cost, True)
         if not meta["HARD"]:
             kept.append(cost)
@@ -784,7 +811,7 @@ def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=No
     grid, meta = _launch(cost, gamma, col_mask, fill)
     split = fill is not None and N > meta["LANES"]  # rows of a problem in several groups: E handed over
     cost, gamma_t, n_len, m_len, mask = _common(cost, gamma, n_len, m_len, col_mask, fill)
-    reorder = meta["DIAG"] and fill is None  # E diagonal-major in the kernel, as R; and C, read when soft
+    reorder = meta["CE_DIAG"] and fill is None  # E diagonal-major in the kernel, as R; and C, read when soft
     if reorder and not meta["HARD"]:  # (hard: the moves are stored, C is never read: any pointer)
         cost = kept.pop() if kept else _reorder(cost, True)
     E = torch.zeros_like(cost)
