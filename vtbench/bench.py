@@ -354,23 +354,27 @@ def gpu_rows(repeat: int, quick: bool = False, device: torch.device = torch.devi
 #: anti-diagonal by anti-diagonal, so that a step's loads and stores coalesce; 0 always, inf never),
 #: _FAST_LOG (float32 soft-min's log as lg2.approx: compiled only, the interpreter ignores it),
 #: _REORDER (a diagonal-major grid's C and E reordered to and from that storage; off, the kernels
-#: read C and write E row-major, R alone diagonal-major: no reorder, uncoalesced C and E).
+#: read C and write E row-major, R alone diagonal-major: no reorder, uncoalesced C and E),
+#: _STRIPE_ROWS (grids of more rows run one program per stripe of this many rows, side by side,
+#: each waiting for the stripe above: fewer cells per thread and step, more multiprocessors busy).
 TRITON_KNOBS = ("_WARP", "_WIDE_WARP", "_TILE", "_CELLS_PER_WARP", "_PREFETCH", "_DIAGONAL_MAJOR", "_FAST_LOG",
-                "_REORDER")
+                "_REORDER", "_STRIPE_ROWS")
 _NEVER = float("inf")
 #: The configurations timed, values of TRITON_KNOBS: the default first, then one knob changed at a
 #: time (_REORDER off also with every grid's R diagonal-major), and the previous default last
 #: (row-major, 32-row groups everywhere); the README reads figures/triton_configs_cuda.md, the run
-#: that confirmed these defaults (the _REORDER rows came after it: no GPU has timed them yet).
+#: that confirmed these defaults (the _REORDER and _STRIPE_ROWS rows came after it: no GPU has
+#: timed them yet).
 TRITON_CONFIGS = [
-    (32, 128, 64, 32, True, 256, False, True), (64, 128, 64, 32, True, 256, False, True),
-    (128, 128, 64, 32, True, 256, False, True), (32, 32, 64, 32, True, 256, False, True),
-    (32, 64, 64, 32, True, 256, False, True), (32, 128, 256, 32, True, 256, False, True),
-    (32, 128, 64, 16, True, 256, False, True), (32, 128, 64, 64, True, 256, False, True),
-    (32, 128, 64, 32, False, 256, False, True), (32, 128, 64, 32, True, 0, False, True),
-    (32, 128, 64, 32, True, _NEVER, False, True), (32, 128, 64, 32, True, 256, True, True),
-    (32, 128, 64, 32, True, 256, False, False), (32, 128, 64, 32, True, 0, False, False),
-    (32, 32, 64, 32, True, _NEVER, False, True)]
+    (32, 128, 64, 32, True, 256, False, True, _NEVER), (64, 128, 64, 32, True, 256, False, True, _NEVER),
+    (128, 128, 64, 32, True, 256, False, True, _NEVER), (32, 32, 64, 32, True, 256, False, True, _NEVER),
+    (32, 64, 64, 32, True, 256, False, True, _NEVER), (32, 128, 256, 32, True, 256, False, True, _NEVER),
+    (32, 128, 64, 16, True, 256, False, True, _NEVER), (32, 128, 64, 64, True, 256, False, True, _NEVER),
+    (32, 128, 64, 32, False, 256, False, True, _NEVER), (32, 128, 64, 32, True, 0, False, True, _NEVER),
+    (32, 128, 64, 32, True, _NEVER, False, True, _NEVER), (32, 128, 64, 32, True, 256, True, True, _NEVER),
+    (32, 128, 64, 32, True, 256, False, False, _NEVER), (32, 128, 64, 32, True, 0, False, False, _NEVER),
+    (32, 128, 64, 32, True, 256, False, True, 512), (32, 128, 64, 32, True, 256, False, True, 256),
+    (32, 32, 64, 32, True, _NEVER, False, True, _NEVER)]
 
 
 @contextlib.contextmanager

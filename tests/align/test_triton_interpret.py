@@ -194,12 +194,14 @@ def test_float32_gammas_below_float32s_range_give_the_reference_numbers(gamma):
 
 
 # R stored diagonal-major (from 0 rows up) or row-major (never), C and E with it (reorder) or
-# row-major, inputs loaded one step ahead or not
-KNOBS = pytest.mark.parametrize("prefetch, diagonal_major, reorder", [
-    (True, 0, True), (False, 0, True), (True, 0, False), (True, float("inf"), True)])
+# row-major, inputs loaded one step ahead or not, a program per stripe of 4 or 2 rows or not (inf)
+NEVER = float("inf")
+KNOBS = pytest.mark.parametrize("prefetch, diagonal_major, reorder, stripe_rows", [
+    (True, 0, True, NEVER), (False, 0, True, NEVER), (True, 0, False, NEVER), (True, NEVER, True, NEVER),
+    (True, 0, True, 4), (False, NEVER, True, 2)])
 
 
-def tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder=True):
+def tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder=True, stripe_rows=NEVER):
     monkeypatch.setattr(triton_dp, "_WARP", 2)
     monkeypatch.setattr(triton_dp, "_WIDE_WARP", 2)
     monkeypatch.setattr(triton_dp, "_MAX_ROWS", 4)
@@ -208,18 +210,23 @@ def tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder=True):
     monkeypatch.setattr(triton_dp, "_PREFETCH", prefetch)
     monkeypatch.setattr(triton_dp, "_DIAGONAL_MAJOR", diagonal_major)
     monkeypatch.setattr(triton_dp, "_REORDER", reorder)
+    monkeypatch.setattr(triton_dp, "_STRIPE_ROWS", stripe_rows)
 
 
 @KNOBS
 @pytest.mark.parametrize("name", VARIANTS)
-def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_major, reorder, monkeypatch):
+@pytest.mark.timeout(120)  # a program per stripe that waits for a count never reached hangs
+def test_many_stripes_groups_and_problems_per_program(name, prefetch, diagonal_major, reorder, stripe_rows,
+                                                       monkeypatch):
     """Tiny tiles force every path of the kernels: several stripes per grid, several warp groups
     per stripe (rows handed over through memory), several problems per program, several programs;
     inputs loaded in their step or one step ahead; R stored diagonal-major or row-major, and C and
-    E with it or row-major."""
-    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder)
+    E with it or row-major; a program per stripe, waiting for the one above (below, backward)."""
+    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder, stripe_rows)
     cost = variant_case(name, torch.float64)[1]
-    assert triton_dp._launch(cost[:, None], 0.5, None)[1]["W"] == 2
+    meta = triton_dp._launch(cost[:, None], 0.5, None)[1]
+    assert meta["STRIPED"] == (cost.shape[-2] > stripe_rows)
+    assert meta["W"] == (stripe_rows if meta["STRIPED"] else 4) // 2
     for gamma in (0.5, 0.0):
         check_variant(name, torch.float64, gamma)
 
@@ -246,6 +253,18 @@ def test_a_pass_reorders_the_cost_once_and_a_second_backward_again(gamma, monkey
     torch.testing.assert_close(second, first, rtol=0, atol=0)
     ref = torch.autograd.grad(va.soft_dtw(cost, gamma, backend="torch").sum(), cost)[0]
     torch.testing.assert_close(first, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_a_program_per_stripe_takes_stripes_of_a_power_of_two_rows(monkeypatch):
+    """_STRIPE_ROWS: grids of more rows get one program per stripe (the grid: problems x stripes,
+    one problem each), of a power of two rows, else a ValueError that names the knob."""
+    tiny_tiles(monkeypatch, True, 0, stripe_rows=4)
+    grid, meta = triton_dp._launch(rand(3, 1, 9, 5), 0.5, None)
+    assert meta["STRIPED"] and meta["P"] == 1 and grid == (3 * 3,)
+    assert not triton_dp._launch(rand(3, 1, 4, 5), 0.5, None)[1]["STRIPED"]
+    monkeypatch.setattr(triton_dp, "_STRIPE_ROWS", 3)
+    with pytest.raises(ValueError, match="_STRIPE_ROWS must be a power of two, got 3"):
+        triton_dp._launch(rand(3, 1, 9, 5), 0.5, None)
 
 
 @pytest.mark.parametrize("gamma", [0.5, 0.0])
@@ -309,10 +328,11 @@ def test_the_interleaved_grid_equals_the_built_one(gamma, dtype):
 
 
 @KNOBS
-def test_the_interleaved_grid_across_groups_and_stripes(prefetch, diagonal_major, reorder, monkeypatch):
+@pytest.mark.timeout(120)  # a program per stripe that waits for a count never reached hangs
+def test_the_interleaved_grid_across_groups_and_stripes(prefetch, diagonal_major, reorder, stripe_rows, monkeypatch):
     """Rows of one problem in several warp groups and stripes: the backward hands the interleaved
     grid's E over through memory without a grid-sized E."""
-    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder)
+    tiny_tiles(monkeypatch, prefetch, diagonal_major, reorder, stripe_rows)
     for gamma in (0.4, 0.0):
         interleaved_against_built(3, 4, 3, gamma, torch.float64)
 
@@ -357,7 +377,8 @@ def compile_for_h100(kernel, rec, dtype, hard, n, batch, fill=None, fast_log=Fal
         split = fill is not None and 2 * n + 1 > meta["LANES"]
         constexprs = dict(MOVES=triton_dp._compile_time(rec)["MOVES"], SPLIT=split, **meta)
     signature.update({"N_LEN": "*i64", "M_LEN": "*i64", "COL_MASK": "*i8" if meta["HAS_MASK"] else "*i64",
-                      "GAMMA": "*fp64", "B": "i32", "N": "i32", "M": "i32"})
+                      "GAMMA": "*fp64", "FLAGS": "*i32" if meta["STRIPED"] else "*i64", "B": "i32", "N": "i32",
+                      "M": "i32"})
     signature.update({name: "constexpr" for name in constexprs})
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
@@ -425,6 +446,14 @@ def compile_every_kernel_for_an_h100():
         assert compile_for_h100(kernel, va.RECURSIONS["soft_dtw"], torch.float32, False, 2048, 64).asm["cubin"]
         print("soft_dtw", kernel.__name__, "without the reorder compiled")
     triton_dp._REORDER = True
+    # a program per stripe of 512 rows: the ticket and the progress counters, thread 0's atomics
+    triton_dp._STRIPE_ROWS = 512
+    for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
+        for fill in (None, 0.5):  # soft-DTW's grid, and S2DTW's interleaved one (its E handed over in HANDOFF)
+            ptx = compile_for_h100(kernel, va.RECURSIONS["soft_dtw"], torch.float32, False, 2048, 64, fill).asm["ptx"]
+            assert "ld.global.gpu.acquire" in ptx and "atom.global.gpu.release.exch" in ptx and ".cg" in ptx
+            print("soft_dtw", kernel.__name__, fill, "a program per stripe compiled")
+    triton_dp._STRIPE_ROWS = float("inf")
 
 
 @pytest.mark.slow
@@ -478,7 +507,8 @@ def test_kernels_compile_for_an_h100():
     env["TRITON_DEFAULT_FP_FUSION"] = env.get("TRITON_DEFAULT_FP_FUSION", "1")
     done = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2) + 1 + 2  # FAST_LOG, no reorder
+    # + FAST_LOG, without the reorder, a program per stripe
+    assert done.stdout.count("compiled") == 2 + 4 + 2 * (2 * len(va.RECURSIONS) + 2) + 1 + 2 + 4
 
 
 # ------------------------------------------------------------------------------ CUDA, large
@@ -570,6 +600,34 @@ def test_cuda_variants_with_lengths(gamma):
     assert_same(*dropping, 1e-9, 1e-9)
     short = dict(x_lengths=xl.clamp(max=20), y_lengths=yl.clamp(max=24))
     assert_same(*both_backends(lambda c, **k: va.s2dtw(c, gamma, **k), cost[:, :20, :24] - 0.5, **short), 1e-9, 1e-9)
+
+
+@cuda_only
+@pytest.mark.slow
+@pytest.mark.timeout(120)  # a wait for a count never reached hangs
+@pytest.mark.parametrize("stripe_rows", [512, 128])
+def test_cuda_a_program_per_stripe_gives_the_same_numbers(stripe_rows, monkeypatch):
+    """_STRIPE_ROWS: each problem's stripes on programs of their own, running side by side, each
+    waiting for the stripe above (forward) or below (backward) through progress counters. The
+    numbers are the one-program walk's, bit for bit (the same operations on the same cells), with
+    lengths that end problems inside a stripe, masked moves, hard and soft, and S2DTW's grid."""
+    batch, n, m = 6, 1500, 900
+    g = torch.Generator(device="cuda").manual_seed(3)
+    lens = dict(x_lengths=torch.tensor([1500, 1, 700, 1024, 513, 1499], device="cuda"),
+                y_lengths=torch.randint(1, m + 1, (batch,), generator=g, device="cuda"))
+    cost, drop = cuda_rand(batch, n, m), cuda_rand(batch, m, seed=2)
+    cases = [lambda c, gamma: va.soft_dtw(c, gamma, backend="triton", **lens),
+             lambda c, gamma: va.drop_dtw(c, drop, gamma, backend="triton", **lens),
+             lambda c, gamma: va.s2dtw(c[:, :400, :300] - 0.5, gamma, backend="triton")]
+    for case in cases:
+        for gamma in (0.1, 0.0):
+            results = []
+            for rows in (float("inf"), stripe_rows):
+                monkeypatch.setattr(triton_dp, "_STRIPE_ROWS", rows)
+                leaf = cost.detach().clone().requires_grad_(True)
+                value = case(leaf, gamma)
+                results.append((value, torch.autograd.grad(value.sum(), leaf)[0]))
+            torch.testing.assert_close(results[1], results[0], rtol=0, atol=0)
 
 
 @cuda_only

@@ -60,7 +60,23 @@ aa1eac5, figures/triton_configs_cuda.md now holds its run) took 6.6 ms forward, 
 _FAST_LOG (off) takes the float32 soft-min's log as lg2.approx (``_log``: 333 instructions a
 forward step instead of 405): on that H100 it took the forward from 6.6 to 5.3 ms, but moved the
 values and gradients by 1e-4 at 2048 x 2048 (3e-5 at 512), more than the 1e-5 it had to meet, so
-it stays off. Several programs per problem is what is left to do.
+it stays off.
+
+A program per stripe (``_STRIPE_ROWS``, off: no GPU has run it yet; triton-configs and
+.ci/gpu-check time it). At 2048 x 2048 a B = 64 pass keeps 64 programs busy, 4 cells a thread a
+step. With _STRIPE_ROWS = 512 each problem's four stripes run on programs of their own, side by
+side (``_place``): the stripe below starts its step t once the stripe above has done its step
+ROWS - 1 + t, which stores the row it reads, so the stripes run as a pipeline ROWS steps apart and
+a pass still takes N + M - 1 steps, now of one cell a thread, on four times the programs. Each
+stripe counts its steps done in a progress counter in global memory every _PUBLISH steps
+(``_publish``: a barrier, then thread 0's release store) and the next waits on it (``_wait``:
+thread 0's acquire loads, spinning only when the count it last read is short; the row itself is
+read past L1, ``_handed``). A program takes a ticket, not its program id, to know its stripe, so
+the one it waits for has started and is running: no wait can outlast the GPU's scheduling. The
+backward is the same, bottom-up. The interpreter runs programs one after another, each to its end
+(tickets in program order, so every wait finds its count reached): it checks the indices and that
+every count waited for is reached (the tests time out otherwise), not the memory ordering, which
+only a GPU can (the CUDA tests compare the striped walk's numbers to the one-program walk's).
 
 S2DTW's grid. With ``fill`` (``INTERLEAVED``, see engine.solve) the kernels run on the grid
 interleave(C, fill), (2N+1) x (2M+1), reading its cost cells (2i+1, 2j+1) from C and every other
@@ -121,6 +137,8 @@ _CELLS_PER_WARP = 32  # num_warps = a step's cells over this, 1..16
 _PREFETCH = True  # load a step's inputs one step ahead
 _DIAGONAL_MAJOR = 256  # grids of at least this many rows are stored anti-diagonal by anti-diagonal
 _REORDER = True  # such a grid's C and E too, reordered to and from it (False: read and written row-major)
+_STRIPE_ROWS = float("inf")  # grids of more rows run one program per stripe of this many (a power of two)
+_PUBLISH = 8  # a striped program tells the next stripe how far it is every this many steps (a power of two)
 _FAST_LOG = False  # float32 soft-min's log as lg2.approx (``_log``): faster, but off by 1e-4 on an H100
 # (python -m vtbench.bench triton-configs times other values of these: bench.TRITON_KNOBS)
 
@@ -197,12 +215,24 @@ def _at(row, wrapped, N, M, DIAG: tl.constexpr):
 
 
 @triton.jit
-def _above(R, state, row, col, wrapped, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, N, M, DIAG: tl.constexpr):
+def _handed(ptr, mask, other, STRIPED: tl.constexpr):
+    """A load of what another group or program stored: STRIPED (another program, on another
+    multiprocessor), from L2 (``.cg``), past this multiprocessor's L1, which other programs' stores do
+    not update."""
+    if STRIPED:
+        return tl.load(ptr, mask=mask, other=other, cache_modifier=".cg")
+    else:
+        return tl.load(ptr, mask=mask, other=other)
+
+
+@triton.jit
+def _above(R, state, row, col, wrapped, n, m, FIRST: tl.constexpr, LAST: tl.constexpr, N, M, DIAG: tl.constexpr,
+           STRIPED: tl.constexpr):
     """R_s[row, col], (G, 1), wrapped = ``_wrap(row + col)``: the row above a group (stored by the
     group above or the previous stripe), or the boundary."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)  # (G, 1): no scalar & tensor masks
     inside = (row >= 0) & (row < n) & (col >= 0) & (col < m)
-    value = tl.load(R + state + _at(row, wrapped, N, M, DIAG), mask=inside, other=INF)
+    value = _handed(R + state + _at(row, wrapped, N, M, DIAG), inside, INF, STRIPED)
     return tl.where(inside, value, _boundary(FIRST, LAST, row, col))
 
 
@@ -239,14 +269,14 @@ def _cost(C, problem, row, col, wrapped, inside, N, M, DIAG: tl.constexpr, FILLE
 
 @triton.jit
 def _below(HANDOFF, R, C, CHOICE, problem, row, col, wrapped, n, m, N, M, DIAG: tl.constexpr,
-           CE_DIAG: tl.constexpr, HARD: tl.constexpr, FILLED: tl.constexpr, fill):
+           CE_DIAG: tl.constexpr, HARD: tl.constexpr, FILLED: tl.constexpr, fill, STRIPED: tl.constexpr):
     """(E_s, decision_s) of cell (row, col) below a group (stored in HANDOFF by the group below or
     the next stripe), (G, 1) each, wrapped = ``_wrap(row + col)``; zero outside the problem. R and
     CHOICE stored as DIAG says, HANDOFF and C as CE_DIAG does (``_grid_at``)."""
     row, col = row + tl.zeros_like(n), col + tl.zeros_like(n)
     inside = (row < n) & (col >= 0) & (col < m)
     grid = problem * N * M
-    e = tl.load(HANDOFF + grid + _grid_at(row, col, wrapped, N, M, CE_DIAG), mask=inside, other=0.0).to(tl.float64)
+    e = _handed(HANDOFF + grid + _grid_at(row, col, wrapped, N, M, CE_DIAG), inside, 0.0, STRIPED).to(tl.float64)
     at = grid + _at(row, wrapped, N, M, DIAG)
     if HARD:
         key = tl.load(CHOICE + at, mask=inside, other=0).to(tl.float64)
@@ -341,18 +371,60 @@ def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, scale, H
 
 
 @triton.jit
-def _tile(N_LEN, M_LEN, B, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr):
-    """This program's cells of one step: P problems x W groups of LANES rows, a (P * W, LANES) tile.
+def _tile(N_LEN, M_LEN, B, program, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr):
+    """This program's cells of one step: P problems x W groups of LANES rows, a (P * W, LANES) tile,
+    of the problems program * P, ...
 
     Returns b (G, 1) the problem of each group, first (G, 1) the group's first row in a stripe,
     lane (G, LANES) each cell's row in the stripe, and the lengths n, m (G, 1) (0: no problem)."""
     group = tl.arange(0, P * W)[:, None]
-    b = tl.program_id(0) * P + group // W
+    b = program * P + group // W
     first = (group % W) * LANES
     lane = first + tl.arange(0, LANES)[None, :]
     n = tl.load(N_LEN + b, mask=b < B, other=0).to(tl.int32)
     m = tl.load(M_LEN + b, mask=b < B, other=0).to(tl.int32)
     return b, first, lane, n, m
+
+
+@triton.jit
+def _place(FLAGS, N, ROWS: tl.constexpr, STRIPED: tl.constexpr, UPWARDS: tl.constexpr):
+    """(program, stripe, its progress counter): which problems this program walks and, STRIPED,
+    which of their stripes of ROWS rows (otherwise 0: it walks them all). A striped program takes
+    a ticket, FLAGS[0] counted up, not its program id: every program with a lower ticket started
+    before it and is running, so the stripe it waits for (the one above; UPWARDS, the backward's,
+    the one below) always makes progress (program ids give no such order: the GPU may start a later
+    one first and leave an earlier one waiting for a multiprocessor). Progress counters follow at
+    FLAGS[1 + program * stripes + stripe]."""
+    if STRIPED:
+        stripes = tl.cdiv(N, ROWS)
+        ticket = tl.atomic_add(FLAGS, 1)
+        program = ticket // stripes
+        stripe = ticket % stripes
+        if UPWARDS:
+            stripe = stripes - 1 - stripe
+        return program, stripe, FLAGS + 1 + program * stripes + stripe
+    else:
+        return tl.program_id(0), 0, FLAGS
+
+
+@triton.jit
+def _wait(counter, seen, need):
+    """Until another program's progress counter reaches need (steps done): the counter's last value
+    read. Thread 0 reads it (acquire: what that program stored before it counted is then visible),
+    and every thread gets the value (Triton broadcasts a scalar atomic's result behind a barrier)."""
+    while seen < need:
+        seen = tl.atomic_add(counter, 0, sem="acquire", scope="gpu")
+    return seen
+
+
+@triton.jit
+def _publish(counter, done, last, PUBLISH: tl.constexpr):
+    """Tell the stripe that waits for this one that ``done`` steps are done: every PUBLISH steps
+    and after the last, after a barrier (every thread's stores of those steps are made, and the
+    release makes them visible before the count)."""
+    if ((done & (PUBLISH - 1)) == 0) | (done == last):
+        tl.debug_barrier()
+        tl.atomic_xchg(counter, done, sem="release", scope="gpu")
 
 
 @triton.jit
@@ -375,25 +447,35 @@ def _forward_inputs(C, COL_MASK, b, i0, lane, t, wrapped, n, m, N, M, CE_DIAG: t
 
 @triton.jit
 def _forward_kernel(
-    C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
+    C, R, CHOICE, N_LEN, M_LEN, COL_MASK, GAMMA, FLAGS, B, N, M,
     MOVES: tl.constexpr, STARTS: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr,
     FILLED: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr, FAST_LOG: tl.constexpr,
+    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr, STRIPED: tl.constexpr,
+    PUBLISH: tl.constexpr, FAST_LOG: tl.constexpr,
 ):
     """R_s[i,j] = C_s[i,j] + smin_gamma{R_s'[i-di, j-dj]} for P problems; R (B, S, N, M), C the same
     or, FILLED, (B, S, N // 2, M // 2) read as interleave(C, fill); GAMMA: ``_scalars``. R is stored
     as DIAG says (``_at``), C as CE_DIAG does (``_grid_at``).
-    PREFETCH: a step's inputs are loaded one step ahead. FAST_LOG: ``_log``'s."""
+    PREFETCH: a step's inputs are loaded one step ahead. FAST_LOG: ``_log``'s. STRIPED (P = 1): one
+    stripe of one problem per program (``_place``; FLAGS zeroed int32, 1 + B * stripes), which
+    waits for the stripe above to have stored each row it reads."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES  # rows per stripe
-    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
+    program, stripe, progress = _place(FLAGS, N, ROWS, STRIPED, False)
+    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, program, P, W, LANES)
     n_max = tl.max(n)
     m_max = tl.max(m)
     gamma = tl.load(GAMMA)
     fill = tl.load(GAMMA + 1)
     scale = tl.load(GAMMA + 2).to(MATH)
     grid = b.to(tl.int64) * S * N * M  # (G, 1) offset of each problem's R_0
-    for i0 in range(0, n_max, ROWS):
+    seen = 0  # STRIPED: the stripe above's steps done, as last read
+    lo = stripe * ROWS
+    if STRIPED:
+        hi = tl.minimum(n_max, lo + ROWS)  # this stripe, if the problem has its rows
+    else:
+        hi = n_max
+    for i0 in range(lo, hi, ROWS):
         tl.debug_barrier()  # row i0 - 1 was stored by other threads
         i = i0 + lane
         # per state: R on the stripe's previous diagonal t - 1 (t = -1: only (i0, -1) is inside), and
@@ -404,13 +486,16 @@ def _forward_kernel(
         before = _step(_step(wrapped, -1, M, DIAG), -1, M, DIAG)  # diagonal i0 - 2, the corner's (col < 0: unread)
         for s in tl.static_range(S):
             corner = _above(R, grid + s * N * M, i0 + first - 1, -1 - first, before, n, m, STARTS[s][0], STARTS[s][1],
-                            N, M, DIAG)
+                            N, M, DIAG, STRIPED)
             prev = prev + (_boundary(STARTS[s][0], STARTS[s][1], i, -1 - lane),)
             diag = diag + (tl.where(lane == first, corner, INF),)
         if PREFETCH:
             ahead = _forward_inputs(C, COL_MASK, b, i0, lane, 0, wrapped, n, m, N, M, CE_DIAG, S, HAS_MASK, FILLED,
                                     fill)
-        for t in range(0, tl.minimum(n_max - i0, ROWS) + m_max - 1):
+        steps = tl.minimum(n_max - i0, ROWS) + m_max - 1
+        for t in range(0, steps):
+            if STRIPED:  # (i0 - 1, t), read below, is the stripe above's step ROWS - 1 + t (of ROWS + m - 1)
+                seen = _wait(progress - 1, seen, tl.where(i0 > 0, tl.minimum(t + ROWS, ROWS + m_max - 1), 0))
             if PREFETCH:
                 costs, vertical = ahead
                 ahead = _forward_inputs(C, COL_MASK, b, i0, lane, t + 1, _step(wrapped, 1, M, DIAG), n, m, N, M,
@@ -427,7 +512,7 @@ def _forward_kernel(
             up = ()
             for s in tl.static_range(S):
                 above = _above(R, grid + s * N * M, i0 + first - 1, t - first, _step(wrapped, -1, M, DIAG), n, m,
-                               STARTS[s][0], STARTS[s][1], N, M, DIAG)
+                               STARTS[s][0], STARTS[s][1], N, M, DIAG, STRIPED)
                 up = up + (_row_up(prev[s], above),)
                 preds = preds + ((diag[s], up[s], prev[s]),)
             new = ()
@@ -442,6 +527,8 @@ def _forward_kernel(
             prev = new
             diag = up  # (i - 1, j) now is (i - 1, j - 1) at the next step
             wrapped = _step(wrapped, 1, M, DIAG)
+            if STRIPED:
+                _publish(progress, t + 1, steps, PUBLISH)
 
 
 @triton.jit
@@ -475,20 +562,22 @@ def _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t, wrapped, n
 
 @triton.jit
 def _backward_kernel(
-    C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, B, N, M,
+    C, R, CHOICE, E, HANDOFF, SEED, N_LEN, M_LEN, COL_MASK, GAMMA, FLAGS, B, N, M,
     MOVES: tl.constexpr, HARD: tl.constexpr, HAS_MASK: tl.constexpr, FILLED: tl.constexpr,
     SPLIT: tl.constexpr, MATH: tl.constexpr, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr,
-    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr,
+    PREFETCH: tl.constexpr, DIAG: tl.constexpr, CE_DIAG: tl.constexpr, STRIPED: tl.constexpr,
+    PUBLISH: tl.constexpr,
 ):
     """E_s'[i,j] = seed at the end cell + sum over successor moves of E[succ] * weight, walked
     backwards: stripes bottom-up, diagonals in reverse. E zeroed, shaped as C; SEED (B, S).
     FILLED (C read as interleave(C, fill)): E gets the cost cells only, and where a problem's rows
     span several groups (SPLIT) the first row of every group goes to HANDOFF (B, S, N, M) for the
     group (or stripe) above; otherwise HANDOFF is E. PREFETCH as in the forward; R stored as DIAG says,
-    C, E and HANDOFF as CE_DIAG does."""
+    C, E and HANDOFF as CE_DIAG does. STRIPED as in the forward, waiting for the stripe below."""
     S: tl.constexpr = len(MOVES)
     ROWS: tl.constexpr = W * LANES
-    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, P, W, LANES)
+    program, stripe, progress = _place(FLAGS, N, ROWS, STRIPED, True)
+    b, first, lane, n, m = _tile(N_LEN, M_LEN, B, program, P, W, LANES)
     n_max = tl.max(n)
     m_max = tl.max(m)
     fill = tl.load(GAMMA + 1)
@@ -500,8 +589,15 @@ def _backward_kernel(
         seed = seed + (tl.load(SEED + b * S + s, mask=b < B, other=0.0),)
     below = first + LANES  # (G, 1) the first row of the next group, relative to the stripe
     n_stripes = tl.cdiv(n_max, ROWS)
-    for stripe in range(0, n_stripes):
-        i0 = (n_stripes - 1 - stripe) * ROWS
+    if STRIPED:  # this stripe, if the problem has its rows
+        walks = tl.where(stripe < n_stripes, 1, 0)
+        bottom = stripe
+    else:  # every stripe, the last first
+        walks = n_stripes
+        bottom = n_stripes - 1
+    seen = 0  # STRIPED: the stripe below's steps done, as last read
+    for k in range(0, walks):
+        i0 = (bottom - k) * ROWS
         tl.debug_barrier()  # row i0 + ROWS was stored by other threads
         i = i0 + lane
         zero = tl.zeros(lane.shape, tl.float64)
@@ -515,7 +611,7 @@ def _backward_kernel(
         after = _wrap(i0 + steps + 1, M, DIAG)  # the first step's diagonal successor's (col >= m: unread)
         for s in tl.static_range(S):
             e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, steps - below + 1, after, n, m,
-                                        N, M, DIAG, CE_DIAG, HARD, FILLED, fill)
+                                        N, M, DIAG, CE_DIAG, HARD, FILLED, fill, STRIPED)
             nxt = nxt + ((zero, zero),)
             diag = diag + ((tl.where(lane == below - 1, e_below, 0.0), tl.where(lane == below - 1, key_below, 0.0)),)
         if PREFETCH:
@@ -523,6 +619,11 @@ def _backward_kernel(
                                      CE_DIAG, S, HARD, HAS_MASK, FILLED, fill)
         for back in range(0, steps):
             t = steps - 1 - back
+            if STRIPED:  # (i0 + ROWS, t - ROWS + 1), read below, is the stripe below's step t - ROWS + 1
+                col = t - ROWS + 1  # of its tl.minimum(n - i0 - ROWS, ROWS) + m - 1, walked from the last
+                waits = (i0 + ROWS < n_max) & (col >= 0) & (col < m_max)
+                seen = _wait(progress + 1, seen,
+                             tl.where(waits, tl.minimum(n_max - i0 - ROWS, ROWS) + m_max - 1 - col, 0))
             if PREFETCH:
                 owns, col_ok = ahead
                 ahead = _backward_inputs(C, R, CHOICE, COL_MASK, problem, b, i0, lane, t - 1,
@@ -540,7 +641,8 @@ def _backward_kernel(
             down = ()
             for s in tl.static_range(S):
                 e_below, key_below = _below(HANDOFF, R, C, CHOICE, problem + s, i0 + below, t - below + 1,
-                                            _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG, CE_DIAG, HARD, FILLED, fill)
+                                            _step(wrapped, 1, M, DIAG), n, m, N, M, DIAG, CE_DIAG, HARD, FILLED, fill,
+                                            STRIPED)
                 down = down + ((_row_down(nxt[s][0], e_below), _row_down(nxt[s][1], key_below)),)
                 succ = succ + ((diag[s], down[s], nxt[s]),)
             new = ()
@@ -561,6 +663,8 @@ def _backward_kernel(
             nxt = new
             diag = down  # (i + 1, j) now is (i + 1, j + 1) at the next step
             wrapped = _step(wrapped, -1, M, DIAG)
+            if STRIPED:
+                _publish(progress, back + 1, steps, PUBLISH)
 
 
 @triton.jit
@@ -689,12 +793,19 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
     program, MATH the dtype of exp and log, PREFETCH the knob of that name, DIAG whether R is
     stored diagonal-major (``_at``: at least _DIAGONAL_MAJOR rows), CE_DIAG whether C and E are too
     (``_grid_at``: DIAG, unless _REORDER is off; an interleaved grid's C and E are C's cells, read
-    and written in place, and CE_DIAG is then only how its HANDOFF is stored, as R)."""
+    and written in place, and CE_DIAG is then only how its HANDOFF is stored, as R), STRIPED whether
+    a grid of more than _STRIPE_ROWS rows runs one program per stripe of that many (``_place``)."""
     B, S, N, M = _shape(cost, fill)
     diagonal_major = N >= _DIAGONAL_MAJOR
-    rows = min(triton.next_power_of_2(N), _MAX_ROWS)
+    striped = N > _STRIPE_ROWS
+    if striped:
+        rows = min(int(_STRIPE_ROWS), _MAX_ROWS)
+        if rows < 1 or rows & (rows - 1):
+            raise ValueError(f"_STRIPE_ROWS must be a power of two, got {_STRIPE_ROWS}")
+    else:
+        rows = min(triton.next_power_of_2(N), _MAX_ROWS)
     lanes = min(rows, _WIDE_WARP if rows == _MAX_ROWS else _WARP)
-    per_program = max(1, min(_TILE // rows, triton.next_power_of_2(triton.cdiv(B, _PROGRAMS))))
+    per_program = 1 if striped else max(1, min(_TILE // rows, triton.next_power_of_2(triton.cdiv(B, _PROGRAMS))))
     meta = {
         "HARD": gamma == 0,
         "HAS_MASK": col_mask is not None,
@@ -706,9 +817,17 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
         "PREFETCH": _PREFETCH,
         "DIAG": diagonal_major,
         "CE_DIAG": diagonal_major and (_REORDER or fill is not None),
+        "STRIPED": striped,
+        "PUBLISH": _PUBLISH,
         "num_warps": max(1, min(16, per_program * rows // _CELLS_PER_WARP)),
     }
-    return (triton.cdiv(B, per_program),), meta
+    return (triton.cdiv(B, per_program) * (triton.cdiv(N, rows) if striped else 1),), meta
+
+
+def _flags(meta: dict, grid: tuple[int], like: torch.Tensor) -> torch.Tensor:
+    """The kernels' FLAGS: STRIPED, a ticket counter and a progress counter per program, zeroed;
+    otherwise unused (any pointer)."""
+    return torch.zeros(1 + grid[0], dtype=torch.int32, device=like.device) if meta["STRIPED"] else like
 
 
 def _fast_log(math_dtype) -> bool:
@@ -790,8 +909,8 @@ def forward(cost, rec: Recursion, gamma, n_len, m_len, col_mask, fill=None):
     R = torch.empty((B, S, N, M), dtype=torch.float64, device=cost.device)  # stored as _at says
     choice = torch.empty((B, S, N, M), dtype=torch.int8, device=cost.device) if meta["HARD"] else R
     with _on(cost.device):
-        _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, B, N, M, **_compile_time(rec), **meta,
-                              FAST_LOG=_fast_log(meta["MATH"]))
+        _forward_kernel[grid](cost, R, choice, n_len, m_len, mask, gamma_t, _flags(meta, grid, n_len), B, N, M,
+                              **_compile_time(rec), **meta, FAST_LOG=_fast_log(meta["MATH"]))
     finals = _end_values(R, rec, n_len, m_len, meta["DIAG"])
     value = _smin(finals, gamma)
     seed = torch.zeros((B, S), dtype=torch.float64, device=cost.device)
@@ -818,8 +937,9 @@ def backward(cost, saved, rec: Recursion, gamma, n_len, m_len, col_mask, fill=No
     handoff = torch.empty((B, S, N, M), dtype=E.dtype, device=E.device) if split else E
     R, choice = (table, table) if not meta["HARD"] else (E, table)  # the unused one: any pointer
     with _on(cost.device):
-        _backward_kernel[grid](cost, R, choice, E, handoff, seed, n_len, m_len, mask, gamma_t, B, N, M,
-                               MOVES=_compile_time(rec)["MOVES"], SPLIT=split, **meta)
+        _backward_kernel[grid](cost, R, choice, E, handoff, seed, n_len, m_len, mask, gamma_t,
+                               _flags(meta, grid, n_len), B, N, M, MOVES=_compile_time(rec)["MOVES"], SPLIT=split,
+                               **meta)
     if reorder:
         del cost, handoff  # the diagonal-major copy of C, before E's row-major copy is allocated
         E = _reorder(E, False)
