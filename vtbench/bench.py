@@ -373,8 +373,8 @@ TRITON_CONFIGS = [
     (32, 128, 64, 32, False, 256, False, True, _NEVER), (32, 128, 64, 32, True, 0, False, True, _NEVER),
     (32, 128, 64, 32, True, _NEVER, False, True, _NEVER), (32, 128, 64, 32, True, 256, True, True, _NEVER),
     (32, 128, 64, 32, True, 256, False, False, _NEVER), (32, 128, 64, 32, True, 0, False, False, _NEVER),
-    (32, 128, 64, 32, True, 256, False, True, 512), (32, 128, 64, 32, True, 256, False, True, 256),
-    (32, 32, 64, 32, True, _NEVER, False, True, _NEVER)]
+    (32, 128, 64, 32, True, 256, False, True, 1024), (32, 128, 64, 32, True, 256, False, True, 512),
+    (32, 128, 64, 32, True, 256, False, True, 256), (32, 32, 64, 32, True, _NEVER, False, True, _NEVER)]
 
 
 @contextlib.contextmanager
