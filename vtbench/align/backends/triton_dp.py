@@ -373,7 +373,7 @@ def _pull(MOVES: tl.constexpr, TARGET: tl.constexpr, own, succ, col_ok, scale, H
 @triton.jit
 def _tile(N_LEN, M_LEN, B, program, P: tl.constexpr, W: tl.constexpr, LANES: tl.constexpr):
     """This program's cells of one step: P problems x W groups of LANES rows, a (P * W, LANES) tile,
-    of the problems program * P, ...
+    of the problems program * P to program * P + P - 1 (``program``: ``_place``'s).
 
     Returns b (G, 1) the problem of each group, first (G, 1) the group's first row in a stripe,
     lane (G, LANES) each cell's row in the stripe, and the lengths n, m (G, 1) (0: no problem)."""
