@@ -257,6 +257,13 @@ def flatten_metrics(result: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+def is_percent(metric: str) -> bool:
+    """Whether a flat metric (``flatten_metrics``' name) is a fraction shown in %: R@K, recall and
+    accuracy; ranks (MedR) and the rest are shown as they are."""
+    leaf = metric.rsplit("/", 1)[-1]
+    return leaf.startswith("R@") or leaf in ("recall", "accuracy", "balanced_accuracy")
+
+
 def _device(model) -> torch.device:
     p = next(iter(model.parameters()), None)
     return p.device if p is not None else torch.device("cpu")

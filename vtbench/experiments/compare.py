@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.suite import check_options, flatten_metrics
+from ..eval.suite import check_options, flatten_metrics, is_percent
 from ..losses import LOSSES
 from ..train import TrainConfig, TrainingDiverged, make_config, parse_overrides, train, valid_keys
 from ..io import atomic_write
@@ -190,13 +190,8 @@ def summarise(results: list[RunResult]) -> dict[str, dict[str, tuple[float, floa
                     for k, v in row.items()} for label, row in values.items()}
 
 
-def _is_percent(metric: str) -> bool:
-    leaf = metric.rsplit("/", 1)[-1]
-    return leaf.startswith("R@") or leaf in ("recall", "accuracy", "balanced_accuracy")
-
-
 def format_cell(metric: str, mean: float, std: float) -> str:
-    scale = 100.0 if _is_percent(metric) else 1.0
+    scale = 100.0 if is_percent(metric) else 1.0
     text = f"{mean * scale:.1f}"
     return text if math.isnan(std) else f"{text} ± {std * scale:.1f}"
 

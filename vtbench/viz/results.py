@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
-from .training import percent
+from ..eval.suite import is_percent
 
 
 #: One colour per method in every figure (others take the next free colours of tab10).
@@ -49,7 +49,7 @@ def plot_comparison(summary: Mapping[str, Mapping[str, tuple]], metrics: Sequenc
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows), squeeze=False, constrained_layout=True)
     colours = list(method_colours(labels).values())
     for ax, metric in zip(axes.flat, metrics):
-        scale = 100 if percent(metric) else 1
+        scale = 100 if is_percent(metric) else 1
         means = [summary[lab].get(metric, (math.nan,))[0] * scale for lab in labels]
         stds = [summary[lab].get(metric, (0, math.nan))[1] * scale for lab in labels]
         ax.bar(range(len(labels)), means, yerr=_error_bars(means, stds, scale), color=colours, capsize=3)
@@ -82,7 +82,7 @@ def plot_ablation(rows: Sequence[Mapping], metrics: Sequence[str], by: str = "no
     numeric = all(isinstance(x, (int, float)) for x in xs)
     xs = sorted(xs) if numeric else xs
     for ax, metric in zip(axes.flat, metrics):
-        scale = 100 if percent(metric) else 1
+        scale = 100 if is_percent(metric) else 1
         for method in methods:
             mine = [r for r in rows if r["method"] == method]
             if numeric:  # numbers in order, joined by a line; categories as given, markers only

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..eval.suite import is_percent
+
 BOOKKEEPING = {"step", "lr", "elapsed_s", "steps_per_s", "grad_norm", "videos", "loss"}
 
 
@@ -81,14 +83,8 @@ def _smooth(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def percent(metric: str) -> bool:
-    """R@K, recall and accuracy read as percentages; ranks (MedR) and the rest as they are."""
-    leaf = metric.rsplit("/", 1)[-1]
-    return leaf.startswith("R@") or leaf in ("recall", "accuracy", "balanced_accuracy")
-
-
 def metrics_rows(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> dict[str, dict[str, float]]:
     """{label: flat metrics} -> {metric: {label: value}} with R@K / recall / accuracy in %,
     ready for :func:`vtbench.viz.tables.format_table`."""
-    return {m: {label: (r.get(m, math.nan) * (100 if percent(m) else 1)) for label, r in results.items()}
+    return {m: {label: (r.get(m, math.nan) * (100 if is_percent(m) else 1)) for label, r in results.items()}
             for m in metrics}
