@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..losses import LOSSES, loss_parameters, loss_types
+from ..losses import LOSSES, hyperparameters, loss_parameters
 
 PRESET_NAMES = ("quick", "full")
 #: Fields a resumed run may change (everything else must match the checkpoint).
@@ -75,12 +75,13 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if f.name != "loss_args":
                 setattr(self, f.name, coerce(f.name, getattr(self, f.name), _field_types()[f.name]))
-        defaults = loss_parameters(self.method)
+        hyper = hyperparameters(LOSSES[self.method])  # {name: (default, type)}, read off the class once
+        defaults = {k: default for k, (default, _) in hyper.items()}
         unknown = sorted(set(self.loss_args) - set(defaults))
         if unknown:
             raise ValueError(unknown_message(unknown, self.method))
         args = {k: v for k, v in defaults.items() if k not in _field_types()}
-        types, fields = loss_types(self.method), _field_types()
+        types, fields = {k: kind for k, (_, kind) in hyper.items()}, _field_types()
         clash = {k: (fields[k], kind) for k, kind in types.items() if k in fields and fields[k] is not kind}
         if clash:  # a hyperparameter named like a field takes the field's value (embed_dim): the types must agree
             raise ValueError(f"method {self.method!r}: " + "; ".join(
