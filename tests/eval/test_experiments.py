@@ -109,6 +109,9 @@ def test_compare_bad_input(tmp_path, capsys):
         assert message in capsys.readouterr().err and not runs.exists()  # said before anything trained
     with pytest.raises(ValueError, match=r"seeds must be distinct.*got \[0, 0\]"):
         run_comparison(["infonce"], seeds=[0, 0], runs_dir=runs, out=None)
+    assert vtbench_main(["compare", "--methods", "infonce", "--seeds", "0", "--runs", str(runs),
+                         "--out", str(tmp_path)]) == 2
+    assert "seeds must be at least 1 (seeds 0..N-1), got 0" in capsys.readouterr().err and not runs.exists()
 
 
 def test_eval_command_rejects_an_empty_protocol_list(tiny_run, capsys):
@@ -287,6 +290,8 @@ def test_ablate_retrains_at_each_value_of_a_key_and_writes_table_csv_and_figure(
      r"numbers to 6 significant digits\), got .* -> folders \['lr-0.00123457', 'lr-0.00123457'\]"),
     (["--key", "temperature", "--values", "1", "--methods", "infonce", "--set", "temperature=2"],
      "'temperature' is the key the ablation varies"),
+    (["--key", "temperature", "--values", "1", "--methods", "infonce", "--seeds", "-1"],
+     r"seeds must be at least 1 \(seeds 0..N-1\), got -1"),
 ])
 def test_ablate_checks_the_key_and_every_value_before_training(tmp_path, capsys, args, match):
     assert vtbench_main(["ablate", *args, "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 2

@@ -30,7 +30,7 @@ from ..train import TrainingDiverged, make_config, parse_overrides, valid_keys
 from ..train.checkpoint import CheckpointError
 from ..train.config import PRESET_NAMES
 from .compare import (COSMETIC, HEADLINE, METHODS, add_eval_arguments, check_reusable, eval_options_from,
-                      evaluate_untrained, evaluated_on, format_cell, overrides_for, run_comparison)
+                      evaluate_untrained, evaluated_on, format_cell, overrides_for, run_comparison, seed_list)
 
 
 #: Keys an ablation cannot vary: the run's identity (seed, method, out: the ablation sets them) and
@@ -53,6 +53,7 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
     ablation holds runs of exactly these configs."""
     name = name or key
     methods = list(methods)
+    seeds = seed_list(seeds)
     base = dict(overrides) if isinstance(overrides, dict) else parse_overrides(overrides)
     if not methods:
         raise ValueError("methods must name at least one method")
@@ -81,17 +82,16 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
     if not checked or len(set(folders)) != len(folders):
         raise ValueError(f"values must be distinct, each naming its runs folder (numbers to 6 significant digits), "
                          f"got {checked} -> folders {folders}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     for value, folder in zip(checked, folders):
         for method in methods:
-            for seed in seed_list:  # each run's config as run_comparison will make it
+            for seed in seeds:  # each run's config as run_comparison will make it
                 config = make_config(method, preset, overrides_for(method, {**base, key: value}), seed=seed,
                                      out=str(Path(runs_dir) / folder / f"{method}-seed{seed}"))
                 build_loss(method, **config.loss_kwargs())  # the loss's own checks (TempCLR's aligner, ...)
                 check_reusable(Path(config.out), config)
     eval_options = dict(eval_options or {})
     check_options(**eval_options)
-    measured = set(evaluate_untrained(seed_list[0] if seed_list else 0, preset, {**base, key: checked[0]},
+    measured = set(evaluate_untrained(seeds[0], preset, {**base, key: checked[0]},
                                       eval_options, methods[0]).metrics)
     metrics = [m for m in HEADLINE if m in measured] if metrics is None else list(metrics)
     unknown = [m for m in metrics if m not in measured]
@@ -207,8 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     eval_options = eval_options_from(args)
     command = "python -m vtbench ablate " + " ".join(shlex.quote(a) for a in argv)
     try:
-        if args.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
         if args.config not in PRESET_NAMES:
             raise ValueError(f"unknown config preset {args.config!r}; valid: {', '.join(PRESET_NAMES)}")
         base = parse_overrides(args.overrides)

@@ -118,6 +118,20 @@ def evaluate_untrained(seed: int, preset: str, overrides: dict, eval_options: di
     return RunResult(UNTRAINED, seed, flatten_metrics(result))
 
 
+def seed_list(seeds: int | list[int]) -> list[int]:
+    """The seeds a comparison or an ablation runs: 0..seeds-1 for a count, else the list, checked
+    (at least one, distinct: a repeated seed would reuse its run and count it twice)."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be at least 1 (seeds 0..N-1), got {seeds}")
+        return list(range(seeds))
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, at least one (a repeated seed reuses its run: n would count "
+                         f"it twice), got {seeds}")
+    return seeds
+
+
 def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "quick", overrides=(),
                    runs_dir="runs/compare", out="figures", include_untrained: bool = True,
                    eval_options: dict | None = None, command: str | None = None) -> Comparison:
@@ -128,10 +142,7 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
         raise ValueError(f"unknown method(s) {unknown}; valid: {', '.join(LOSSES)}")
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown config preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
-    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, at least one (a repeated seed reuses its run: n would count "
-                         f"it twice), got {seeds}")
+    seeds = seed_list(seeds)
     overrides = dict(parse_overrides(overrides)) if not isinstance(overrides, dict) else dict(overrides)
     check_overrides(methods, overrides)
     eval_options = dict(eval_options or {})
@@ -312,8 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     eval_options = eval_options_from(args)
     command = "python -m vtbench compare " + " ".join(shlex.quote(a) for a in argv)
     try:
-        if args.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
         run_comparison(methods, args.seeds, args.config, args.overrides, args.runs, args.out,
                        not args.no_untrained, eval_options, command.strip())
     except TrainingDiverged as err:
