@@ -46,6 +46,16 @@ def test_decoder_rejects_too_short_videos():
         decode_ordered_steps(torch.zeros(2, 3))
 
 
+def test_the_protocol_names_the_video_whose_input_is_wrong():
+    good = ("task", torch.zeros(4, 2), torch.tensor([[0, 0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"video 1 \(task 'b'\): scores must be a \(T, K\) tensor, got \(5,\)"):
+        step_localisation_recall([good, ("b", torch.zeros(5), torch.zeros(0, 3))])
+    with pytest.raises(ValueError, match=r"video 1 \(task 'c'\): scores must be finite"):
+        step_localisation_recall([good, ("c", torch.full((4, 2), torch.nan), torch.zeros(0, 3))])
+    with pytest.raises(ValueError, match=r"video 0 \(task 'd'\): segment step 5 outside the task's 2 steps"):
+        step_localisation_recall([("d", torch.zeros(4, 2), torch.tensor([[5, 0.0, 1.0]]))])
+
+
 def test_truth_matrix_marks_overlapping_seconds():
     y = truth_matrix(torch.tensor([[0, 1.0, 3.0], [1, 3.5, 4.2]]), 6, 3)
     assert y[:, 0].nonzero().flatten().tolist() == [1, 2]

@@ -54,5 +54,13 @@ def test_bad_input():
         sequence_distances([E[:2]], [E[:2]], "soft")
     with pytest.raises(ValueError, match="paragraph i belongs to video i"):
         video_paragraph_metrics([E[:2]], [E[:2], E[:3]])
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match=r"queries\[0\] must be a non-empty \(L, d\) tensor, got \(0, 8\)"):
         sequence_distances([E[:0]], [E[:2]])
+    with pytest.raises(ValueError, match=r"videos\[1\] must be a non-empty"):  # the caller's names
+        video_paragraph_metrics([E[:2], E[:2]], [E[:2], E[:0]])
+    with pytest.raises(ValueError, match="paragraphs have d = 8 but videos have d = 3"):
+        video_paragraph_metrics([E[:2], E[:2]], [E[:2, :3], E[:2, :3]])
+    with pytest.raises(ValueError, match=r"candidates\[1\] has d = 3 but candidates\[0\] has 8"):
+        sequence_distances([E[:2]], [E[:2], E[:2, :3]])
+    with pytest.raises(ValueError, match="candidates is empty"):
+        sequence_distances([E[:2]], [])

@@ -74,7 +74,7 @@ def few_shot_accuracy(sequences: Sequence[torch.Tensor], labels: Sequence, n_way
     if len(sequences) != len(labels):
         raise ValueError(f"{len(sequences)} sequences but {len(labels)} labels")
     episodes = sample_episodes(labels, n_way, k_shot, n_query, n_episodes, seed)
-    distances = sequence_distances(sequences, sequences, score)
+    distances = sequence_distances(sequences, sequences, score, names=("sequences", "sequences"))
     acc = np.array([(classify_episode(distances, e) == e.query_labels).mean() for e in episodes])
     half = 1.96 * acc.std(ddof=1) / math.sqrt(len(acc)) if len(acc) > 1 else float("nan")
     return {"accuracy": float(acc.mean()), "ci95": float(half), "n_way": n_way, "k_shot": k_shot,

@@ -112,11 +112,17 @@ def step_localisation_recall(videos: Iterable[tuple[object, torch.Tensor, torch.
     matrix with :func:`decode_ordered_steps`, then :func:`crosstask_recall`. Videos shorter than
     their step count cannot be decoded and are counted in ``skipped_short``."""
     rows, skipped = [], 0
-    for task, scores, segments in videos:
+    for k, (task, scores, segments) in enumerate(videos):
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 2:
+            shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+            raise ValueError(f"video {k} (task {task!r}): scores must be a (T, K) tensor, got {shape}")
         t_len, k_len = scores.shape
         if t_len < k_len:
             skipped += 1
             continue
-        y_pred = prediction_matrix(decode_ordered_steps(scores), t_len)
-        rows.append((task, truth_matrix(segments, t_len, k_len), y_pred))
+        try:
+            y_pred = prediction_matrix(decode_ordered_steps(scores), t_len)
+            rows.append((task, truth_matrix(segments, t_len, k_len), y_pred))
+        except ValueError as err:
+            raise ValueError(f"video {k} (task {task!r}): {err}") from err
     return {**crosstask_recall(rows), "skipped_short": skipped}

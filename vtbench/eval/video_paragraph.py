@@ -31,13 +31,16 @@ from .retrieval import text_to_clip_metrics
 SCORES = ("caption_average", "dtw", "otam")
 
 
-def pad_sequences(seqs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """list of (L_i, d) -> zero-padded (B, L_max, d) and lengths (B,)."""
+def pad_sequences(seqs: Sequence[torch.Tensor], name: str = "sequences") -> tuple[torch.Tensor, torch.Tensor]:
+    """list of (L_i, d) -> zero-padded (B, L_max, d) and lengths (B,); errors name the list ``name``."""
     if len(seqs) == 0:
-        raise ValueError("no sequences")
+        raise ValueError(f"{name} is empty")
     for k, s in enumerate(seqs):
-        if s.dim() != 2 or s.shape[0] == 0:
-            raise ValueError(f"sequence {k} must be a non-empty (L, d) tensor, got {tuple(s.shape)}")
+        if not isinstance(s, torch.Tensor) or s.dim() != 2 or s.shape[0] == 0:
+            shape = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+            raise ValueError(f"{name}[{k}] must be a non-empty (L, d) tensor, got {shape}")
+        if s.shape[1] != seqs[0].shape[1]:
+            raise ValueError(f"{name}[{k}] has d = {s.shape[1]} but {name}[0] has {seqs[0].shape[1]}")
     lengths = torch.tensor([s.shape[0] for s in seqs], device=seqs[0].device)
     return torch.nn.utils.rnn.pad_sequence(list(seqs), batch_first=True), lengths
 
@@ -92,16 +95,20 @@ DISTANCES: dict[str, Callable] = {
 
 
 def sequence_distances(queries: Sequence[torch.Tensor], candidates: Sequence[torch.Tensor],
-                       score: str = "dtw", chunk: int = 64) -> torch.Tensor:
+                       score: str = "dtw", chunk: int = 64,
+                       names: tuple[str, str] = ("queries", "candidates")) -> torch.Tensor:
     """Distance of every query sequence (m_i, d) to every candidate sequence (n_j, d): (Q, C).
 
     ``score`` is one of :data:`SCORES`; queries are processed ``chunk`` at a time to bound memory
-    (the cost tensor is chunk x C x M x N).
+    (the cost tensor is chunk x C x M x N). Errors name the two lists as ``names`` says.
     """
     if score not in DISTANCES:
         raise ValueError(f"unknown score {score!r}; valid: {', '.join(SCORES)}")
-    y, y_len = pad_sequences(candidates)
-    x, x_len = pad_sequences(queries)
+    x, x_len = pad_sequences(queries, names[0])
+    y, y_len = pad_sequences(candidates, names[1])
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"{names[0]} have d = {x.shape[-1]} but {names[1]} have d = {y.shape[-1]}: "
+                         "they must share the embedding space")
     extra = {"l_max": int(max(x_len.max(), y_len.max()))} if score != "caption_average" else {}
     with torch.no_grad():
         rows = [DISTANCES[score](x[i:i + chunk], x_len[i:i + chunk], y, y_len, **extra)
@@ -112,7 +119,7 @@ def sequence_distances(queries: Sequence[torch.Tensor], candidates: Sequence[tor
 def paragraph_scores(paragraphs: Sequence[torch.Tensor], videos: Sequence[torch.Tensor],
                      score: str = "dtw") -> torch.Tensor:
     """Similarity (paragraph i, video j), higher is better: (Q, C) = -distance."""
-    return -sequence_distances(paragraphs, videos, score)
+    return -sequence_distances(paragraphs, videos, score, names=("paragraphs", "videos"))
 
 
 def video_paragraph_metrics(paragraphs: Sequence[torch.Tensor], videos: Sequence[torch.Tensor],
