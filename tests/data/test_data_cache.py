@@ -1,4 +1,5 @@
 """Caches are atomic: an interrupted write leaves no cache, a corrupt cache is regenerated."""
+import gc
 import os
 import time
 import warnings
@@ -54,7 +55,11 @@ def test_corrupt_file_reads_as_no_cache(tmp_path, damage):
     else:
         data = bytearray()
     path.write_bytes(bytes(data))
-    assert cache.load_arrays(path) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cache.load_arrays(path) is None
+        gc.collect()  # a file left open warns when it is collected
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 @pytest.mark.parametrize("header, offset, mask", [
@@ -67,7 +72,11 @@ def test_damaged_zip_header_reads_as_no_cache(tmp_path, header, offset, mask):
     data = bytearray(path.read_bytes())
     data[data.find(header) + offset] ^= mask
     path.write_bytes(bytes(data))
-    assert cache.load_arrays(path) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cache.load_arrays(path) is None
+        gc.collect()  # a file left open warns when it is collected
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_any_flipped_header_byte_reads_as_no_cache_or_the_same_cache(tmp_path):

@@ -319,6 +319,47 @@ def test_crosstask_missing_annotation_and_nothing_usable(crosstask):
         CrossTask(crosstask)
 
 
+def test_crosstask_a_0_based_annotation_file_is_skipped_whole_not_relabelled(crosstask):
+    # read as 1-based, "1,12,18" would label the second step's segment with the first step
+    (crosstask / "annotations" / "16815_v3.csv").write_text("0,1,2\n1,3,5\n2,6,8\n")
+    feats(crosstask / "features", "v3", 15)
+    with pytest.warns(UserWarning) as record:
+        ds = CrossTask(crosstask)
+    assert ds.skipped["step below 1 (a 0-based file?): file skipped"] == 1
+    assert any("16815_v3.csv (line 1: step 0)" in str(w.message) for w in record)
+    assert "v3" not in [ds[i]["video_id"] for i in range(len(ds))]
+
+
+def test_crosstask_blank_lines_of_spaces_and_runs_of_them_separate_task_blocks(crosstask):
+    (crosstask / "tasks_primary.txt").write_text(
+        "16815\r\nMake Jello Shots\r\nhttps://x\r\n3\r\npour water,pour jello powder,stir mixture\r\n  \r\n"
+        "23521\nMake Pancakes\nhttps://y\n2\nadd flour,pour milk\n\n\n\n")
+    (crosstask / "annotations" / "23521_v2.csv").write_text("1,1,4\n\n2,5,8\n")  # a blank line is not a row
+    with pytest.warns(UserWarning):  # the fixture's own bad rows
+        ds = CrossTask(crosstask, task_files="tasks_primary.txt")  # one file's name, not its letters
+    assert ds.task_ids == ["16815", "23521"] and "malformed task block" not in ds.skipped
+    assert ds[1]["segments"].tolist() == [[0.0, 1.0, 4.0], [1.0, 5.0, 8.0]]
+    with pytest.raises(ValueError, match="task_files must name at least one task file"):
+        CrossTask(crosstask, task_files=())
+
+
+@pytest.mark.parametrize("tolerance", ["1", None, float("nan"), -1.0, True])
+def test_time_tolerance_is_checked(howto, tolerance):
+    root, captions = howto
+    with pytest.raises(ValueError, match="time_tolerance must be a finite number of seconds >= 0"):
+        HowTo100M(write_json(root / "caps.json", captions), root / "features", time_tolerance=tolerance)
+
+
+def test_a_video_list_without_videos_says_so(howto):
+    root, captions = howto
+    (root / "empty.csv").write_text("video_path\n")
+    with pytest.raises(ValueError, match="empty.csv: the video list names no video"):
+        HowTo100M(write_json(root / "caps.json", captions), root / "features", video_list=root / "empty.csv")
+    (root / "other.csv").write_text("path\nvid_a\n")
+    with pytest.raises(ValueError, match=r"other.csv: needs a video_id or video_path column \(has \['path'\]\)"):
+        HowTo100M(write_json(root / "caps.json", captions), root / "features", video_list=root / "other.csv")
+
+
 # -- MSR-VTT --------------------------------------------------------------------------------
 
 def test_msrvtt(tmp_path):

@@ -53,7 +53,8 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict] |
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # np.load(path) leaves its file open when the zip cannot be read: open it here
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             if len(set(npz.files)) != len(npz.files):  # a damaged name hides a member behind another
                 return None
             # Reading every member in full makes zipfile check its CRC.

@@ -25,7 +25,10 @@ no usable captions         videos left with no caption after the checks above
 feature width mismatch     videos otherwise usable whose feature width D is not ``ds.feature_dim``
 missing annotation file    CrossTask videos without ``annotations/<task>_<vid>.csv``
 unknown task               CrossTask videos of a task absent from the task files
-step out of range          CrossTask annotation lines whose step is not in 1..n_steps
+step out of range          CrossTask annotation lines whose step is above n_steps
+step below 1 (a 0-based    CrossTask annotation files with a step of 0 or below: such a file counts
+file?): file skipped       from 0, and read as 1-based each of its lines would name the step
+                           before its own, so the whole file is left out
 malformed task block       CrossTask task-file blocks that are not id/title/url/n_steps/steps
 unreadable at load time    feature files that failed when read in ``__getitem__`` (changed since
                            construction); the next usable item is returned in their place
@@ -86,6 +89,9 @@ class CaptionedFeatures(Dataset):
     """Base of the real-format loaders: checked entries, features read from disk per item."""
 
     def __init__(self, videos: list[RawVideo], features, source, skips: SkipLog, *, time_tolerance: float = 1.0):
+        if (isinstance(time_tolerance, bool) or not isinstance(time_tolerance, (int, float))
+                or not math.isfinite(time_tolerance) or time_tolerance < 0):
+            raise ValueError(f"time_tolerance must be a finite number of seconds >= 0, got {time_tolerance!r}")
         self.features_dir, self.source = Path(features), Path(source)
         checked = [self._check_video(video, skips, time_tolerance) for video in videos]
         checked = [entry for entry in checked if entry is not None]
@@ -209,6 +215,15 @@ def read_json(path: Path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{path}: not readable JSON ({err})") from err
+
+
+def read_csv_columns(path: Path) -> list[str]:
+    """The header of a CSV (ValueError naming the file if it cannot be read)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path}: not a readable CSV ({err})") from err
 
 
 def read_csv(path: Path, required: tuple[str, ...], skips: SkipLog) -> list[tuple[int, dict]]:

@@ -10,11 +10,13 @@ skipped and counted in ``ds.skipped``; see :mod:`vtbench.data.captioned` for the
 from __future__ import annotations
 
 import csv
+import os
+import re
 from pathlib import Path
 
 import torch
 
-from .captioned import CaptionedFeatures, RawVideo, SkipLog, read_csv, read_json
+from .captioned import CaptionedFeatures, RawVideo, SkipLog, read_csv, read_csv_columns, read_json
 
 
 class HowTo100M(CaptionedFeatures):
@@ -64,11 +66,16 @@ def _caption_folder(folder: Path, skips: SkipLog) -> dict:
 
 def _read_video_list(path: Path, skips: SkipLog) -> list[str]:
     rows = [row for _, row in read_csv(path, (), skips)]
-    if rows and "video_id" in rows[0]:
-        return [r["video_id"] for r in rows if r.get("video_id")]
-    if rows and "video_path" in rows[0]:
-        return [Path(r["video_path"]).stem for r in rows if r.get("video_path")]
-    raise ValueError(f"{path}: needs a video_id or video_path column")
+    columns = read_csv_columns(path)
+    if "video_id" in columns:
+        ids = [r["video_id"] for r in rows if r.get("video_id")]
+    elif "video_path" in columns:
+        ids = [Path(r["video_path"]).stem for r in rows if r.get("video_path")]
+    else:
+        raise ValueError(f"{path}: needs a video_id or video_path column (has {columns})")
+    if not ids:
+        raise ValueError(f"{path}: the video list names no video")
+    return ids
 
 
 class YouCook2(CaptionedFeatures):
@@ -153,6 +160,11 @@ class CrossTask(CaptionedFeatures):
     def __init__(self, root, *, features=None, task_files=("tasks_primary.txt",), time_tolerance: float = 1.0):
         skips = SkipLog(type(self).__name__)
         root = Path(root)
+        if isinstance(task_files, (str, os.PathLike)):
+            task_files = (task_files,)
+        task_files = tuple(task_files)
+        if not task_files:
+            raise ValueError("task_files must name at least one task file (e.g. tasks_primary.txt)")
         tasks: dict[str, tuple[str, list[str]]] = {}
         for name in task_files:
             tasks.update(_read_tasks(root / name, skips))
@@ -174,9 +186,11 @@ class CrossTask(CaptionedFeatures):
 
 def _read_tasks(path: Path, skips: SkipLog) -> dict[str, tuple[str, list[str]]]:
     try:
-        blocks = path.read_text(encoding="utf-8").strip().split("\n\n")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a readable task file ({err})") from err
+    # blocks end at a blank line: one or more lines of nothing but whitespace
+    blocks = [b for b in re.split(r"\n(?:[ \t\r]*\n)+", text.replace("\r\n", "\n")) if b.strip()]
     tasks = {}
     for k, block in enumerate(blocks):
         lines = [line.strip() for line in block.strip().splitlines()]
@@ -227,12 +241,17 @@ def _read_annotation(path: Path, steps: list[str], skips: SkipLog) -> list[tuple
         skips.add("malformed row", path, str(err))
         return captions
     for line, row in enumerate(rows, start=1):
+        if not any(field.strip() for field in row):
+            continue  # a blank line
         try:
             step, start, end = int(row[0]), float(row[1]), float(row[2])
         except (IndexError, ValueError):
             skips.add("malformed row", path, f"line {line}")
             continue
-        if not 1 <= step <= len(steps):
+        if step < 1:  # CrossTask counts steps from 1: the file's other steps would each name the one before
+            skips.add("step below 1 (a 0-based file?): file skipped", path, f"line {line}: step {step}")
+            return []
+        if step > len(steps):
             skips.add("step out of range", path, f"line {line}: step {step} of {len(steps)}")
             continue
         captions.append((start, end, steps[step - 1], step - 1))
