@@ -25,7 +25,9 @@ C = torch.rand(4, 5)
         (lambda: soft_dtw(torch.ones(0, 5)), "N >= 1 and M >= 1"),
         (lambda: soft_dtw(torch.rand(3, 8), bandwidth=2), "bandwidth=2 leaves the end cell unreachable"),
         (lambda: soft_dtw(C, bandwidth=-1), "bandwidth must be an integer >= 0"),
-        (lambda: drop_dtw(torch.rand(6, 3), torch.rand(3)), "x_lengths must not exceed y_lengths"),
+        (lambda: drop_dtw(torch.rand(6, 3), torch.rand(3)), "cost has 6 rows but 3 columns"),
+        (lambda: drop_dtw(torch.rand(6, 6), torch.rand(6), x_lengths=6, y_lengths=3),
+         "x_lengths must not exceed y_lengths"),
         (lambda: drop_dtw(C, torch.rand(7)), "drop_cost must broadcast"),
         (lambda: drop_dtw(C, torch.tensor([0.1, float("nan"), 0.1, 0.1, 0.1])), "drop_cost must be finite"),
         (lambda: drop_dtw(C, torch.ones(5, dtype=torch.int64)), "drop_cost must be a floating-point tensor"),
@@ -152,14 +154,16 @@ def test_an_unread_start_is_allowed_where_another_one_is_read():
 
 
 def test_an_unreachable_pair_gets_no_gradient_soft_or_hard(backend):
-    """Without value checks, a pair whose end cell lies outside the band is +inf: nothing to push back."""
+    """Without value checks, a pair whose lengths put its end cell outside the band is +inf: nothing
+    to push back (without lengths the shape tells, and that is checked always)."""
     cost = torch.rand(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    lengths = dict(x_lengths=[5, 5], y_lengths=[6, 6])
     with value_checks(False):
         for gamma in (0.1, 0.0):
-            value = soft_dtw(cost, gamma, bandwidth=0, backend=backend)
+            value = soft_dtw(cost, gamma, bandwidth=0, backend=backend, **lengths)
             (grad,) = torch.autograd.grad(value.sum(), cost)
             assert torch.isinf(value).all() and not grad.any(), gamma
-        assert not dtw_path(cost, bandwidth=0, backend=backend).any()
+        assert not dtw_path(cost, bandwidth=0, backend=backend, **lengths).any()
 
 
 def test_a_nan_cost_leaves_the_other_pairs_smoothing_alone(backend):
@@ -174,3 +178,22 @@ def test_a_nan_cost_leaves_the_other_pairs_smoothing_alone(backend):
                                        smooth_cost(cost, gs, backend=backend)[[0, 2]], rtol=0, atol=0)
             torch.testing.assert_close(s2dtw(dirty, 0.1, gs, backend=backend)[[0, 2]],
                                        s2dtw(cost, 0.1, gs, backend=backend)[[0, 2]], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kernel", ["soft_dtw", "s2dtw", "otam", "drop_dtw", "smooth_cost"])
+def test_a_second_derivative_raises_and_the_first_stays_as_it_was(backend, kernel):
+    """The gradient is the expected alignment from a reverse pass, with no derivative of its own: a
+    gradient penalty through a kernel raises, where torch's once_differentiable let it run with the
+    alignment taken as a constant (a wrong number, silently), even when the outer loss is linear."""
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    y = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    run = {"soft_dtw": lambda c: soft_dtw(c, 0.5, backend=backend),
+           "s2dtw": lambda c: s2dtw(c, backend=backend),
+           "otam": lambda c: otam(c, backend=backend),
+           "drop_dtw": lambda c: drop_dtw(c.T, 0.3, backend=backend),
+           "smooth_cost": lambda c: smooth_cost(c, 0.1, backend=backend).sum()}[kernel]
+    (first,) = torch.autograd.grad(run(pairwise_cost(x, y, "sqeuclidean")), x)
+    (graphed,) = torch.autograd.grad(run(pairwise_cost(x, y, "sqeuclidean")), x, create_graph=True)
+    torch.testing.assert_close(graphed.detach(), first, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="alignment kernels are differentiable once"):
+        torch.autograd.grad(graphed.pow(2).sum(), x)

@@ -44,9 +44,26 @@ def test_unchecked_bad_costs_do_not_raise_and_lengths_are_clamped():
         va.soft_dtw(bad, 0.1)  # the value of a pair with a NaN cost is undefined then: no error, no sync
         clamped = va.soft_dtw(cost, 0.1, x_lengths=torch.tensor([9, 0]))
     torch.testing.assert_close(clamped, va.soft_dtw(cost, 0.1, x_lengths=torch.tensor([4, 1])))
-    with va.value_checks(False):  # unreachable end cells: +inf rather than an error
-        assert va.soft_dtw(torch.rand(2, 4, 8), 0.1, bandwidth=2).isinf().all()
-        assert va.drop_dtw(torch.rand(2, 8, 4), 0.3).isinf().all()
+    lengths = dict(x_lengths=torch.tensor([4, 4]), y_lengths=torch.tensor([8, 8]))
+    with va.value_checks(False):  # unreachable end cells that only the lengths tell: +inf rather than an error
+        assert va.soft_dtw(torch.rand(2, 4, 8), 0.1, bandwidth=2, **lengths).isinf().all()
+        assert va.s2dtw(torch.rand(2, 4, 8), bandwidth=2, **lengths).isinf().all()
+        assert va.drop_dtw(torch.rand(2, 8, 8), 0.3, x_lengths=torch.tensor([8, 8]),
+                           y_lengths=torch.tensor([4, 4])).isinf().all()
+
+
+def test_what_the_shape_tells_is_checked_even_unchecked():
+    """Without lengths every pair has the cost's shape: reading it waits for no device, so an
+    unreachable end cell is an error even under value_checks(False), never a silent +inf."""
+    with va.value_checks(False), ReadBacks() as seen:
+        with pytest.raises(ValueError, match=r"bandwidth=2 leaves the end cell unreachable: a pair has \|n - m\| = 4"):
+            va.soft_dtw(torch.rand(2, 4, 8), 0.1, bandwidth=2)
+        with pytest.raises(ValueError, match=r"\|n - m\| = 4; use bandwidth >= 4"):
+            va.s2dtw(torch.rand(2, 4, 8), bandwidth=2)
+        with pytest.raises(ValueError, match="cost has 8 rows but 4 columns"):
+            va.drop_dtw(torch.rand(2, 8, 4), 0.3)
+    assert not CHECKS & set(seen.where), seen.where
+    assert va.soft_dtw(torch.rand(0, 4, 8), 0.1, bandwidth=2).shape == (0,)  # no pair, nothing unreachable
 
 
 def test_the_setting_is_restored_and_must_be_a_bool():

@@ -6,8 +6,9 @@ device back: on a GPU each one waits until the queue has drained, so the host ca
 and none is allowed inside a CUDA graph. ``value_checks(False)`` turns those off (on by default),
 as torch.distributions' validate_args does: costs are then taken as they are (the value of a pair
 with a NaN or inf cost is undefined, as it is for invalid arguments there), lengths are clamped into
-1..size on the device instead of raising, and a pair whose end cell lies outside the band, or a
-Drop-DTW pair with more steps than clips, gets +inf.
+1..size on the device instead of raising, and a pair whose lengths put its end cell outside the
+band, or give Drop-DTW more steps than clips, gets +inf. Without lengths every pair has the cost's
+own shape, which tells without a read-back: those two are then checked always.
 """
 from __future__ import annotations
 
@@ -113,17 +114,21 @@ def check_lengths(lengths, batch_shape: torch.Size, size: int, name: str, device
     return t
 
 
-def check_bandwidth(bandwidth, n_len: torch.Tensor, m_len: torch.Tensor) -> int | None:
+def check_bandwidth(bandwidth, n_len: torch.Tensor, m_len: torch.Tensor, shape=None) -> int | None:
+    """The Sakoe-Chiba bandwidth, checked to leave every pair's end cell reachable. ``shape``: the
+    cost's (N, M) when no lengths were given, so that the gap is known without reading the device
+    and is checked even under ``value_checks(False)`` (otherwise a pair outside the band gets +inf)."""
     if bandwidth is None:
         return None
     if isinstance(bandwidth, bool) or not isinstance(bandwidth, int) or bandwidth < 0:
         raise ValueError(f"bandwidth must be an integer >= 0 or None, got {bandwidth!r}")
-    if not _check_values:
-        return bandwidth  # a pair whose end cell lies outside the band gets +inf
-    gap = (n_len - m_len).abs()
-    if gap.numel() and int(gap.max()) > bandwidth:
-        raise ValueError(
-            f"bandwidth={bandwidth} leaves the end cell unreachable: a pair has |n - m| = {int(gap.max())}; "
-            f"use bandwidth >= {int(gap.max())}"
-        )
+    if shape is not None:  # (an empty batch has no pair to reach)
+        widest = abs(shape[0] - shape[1]) if n_len.numel() else 0
+    elif not _check_values:
+        return bandwidth
+    else:
+        widest = int((n_len - m_len).abs().max()) if n_len.numel() else 0
+    if widest > bandwidth:
+        raise ValueError(f"bandwidth={bandwidth} leaves the end cell unreachable: a pair has |n - m| = {widest}; "
+                         f"use bandwidth >= {widest}")
     return bandwidth

@@ -7,12 +7,57 @@ The variants in :mod:`vtbench.align.variants` are short definitions on top of it
 """
 from __future__ import annotations
 
+import functools
+
 import torch
-from torch.autograd.function import once_differentiable
 
 from . import backends
 from .checks import checking_values, value_range
 from .recursions import Recursion
+
+SECOND_DERIVATIVE = ("vtbench's alignment kernels are differentiable once: their gradient (the expected alignment, "
+                     "from a reverse pass) has no derivative of its own, so a second derivative through them "
+                     "(a gradient penalty, a Hessian-vector product, torch.autograd.grad(..., create_graph=True) "
+                     "differentiated again) is not available")
+
+
+class _NoSecondDerivative(torch.autograd.Function):
+    """Passes a backward's gradients through, tied to the tensors they depend on, and raises
+    :data:`SECOND_DERIVATIVE` if anything differentiates them."""
+
+    @staticmethod
+    def forward(ctx, n_grads, *tensors):
+        return tuple(t.view_as(t) for t in tensors[:n_grads])
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(SECOND_DERIVATIVE)
+
+
+def differentiable_once(backward):
+    """torch's ``once_differentiable``, made loud: the backward runs without building a graph and,
+    when its caller asked for one (``create_graph=True``), its gradients are tied to the saved
+    tensors and the incoming gradients through a node that raises on a second differentiation.
+    (``once_differentiable`` only does that when an incoming gradient requires grad; otherwise the
+    gradients come back as constants and a second derivative through them is silently wrong.)"""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grad_outputs):
+        with torch.no_grad():
+            grads = backward(ctx, *grad_outputs)
+        if not torch.is_grad_enabled():
+            return grads
+        depends = [t for t in (*ctx.saved_tensors, *grad_outputs) if isinstance(t, torch.Tensor) and t.requires_grad]
+        if not depends:
+            return grads
+        at = [k for k, g in enumerate(grads) if isinstance(g, torch.Tensor)]
+        tied = _NoSecondDerivative.apply(len(at), *(grads[k] for k in at), *depends)
+        grads = list(grads)
+        for k, g in zip(at, tied):
+            grads[k] = g
+        return tuple(grads)
+
+    return wrapper
 
 
 class _Solve(torch.autograd.Function):
@@ -25,7 +70,7 @@ class _Solve(torch.autograd.Function):
         return value
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad_value):
         (cost,) = ctx.saved_tensors
         saved, rec, gamma, n_len, m_len, col_mask, backend, extra = ctx.args

@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from .checks import check_bandwidth, check_cost, check_gamma, check_lengths, checking_values
 from . import backends
-from .engine import band_mask, interleave, solve, solve_alignment, valid_cells
+from .engine import band_mask, differentiable_once, interleave, solve, solve_alignment, valid_cells
 from .recursions import DROP_DTW, OTAM, SOFT_DTW
 
 INF = float("inf")
@@ -31,12 +30,18 @@ def _prepare(cost, gamma, x_lengths, y_lengths, bandwidth=None):
     batch = torch.Size(batch)
     n_len = check_lengths(x_lengths, batch, n, "x_lengths", cost.device)
     m_len = check_lengths(y_lengths, batch, m, "y_lengths", cost.device)
-    bandwidth = check_bandwidth(bandwidth, n_len, m_len)
+    bandwidth = check_bandwidth(bandwidth, n_len, m_len, _own_shape(cost, x_lengths, y_lengths))
     if x_lengths is not None or y_lengths is not None:  # padded cells may hold anything: zero them
         valid = valid_cells(n_len, m_len, n, m)
         cost = torch.where(valid, cost, torch.zeros((), dtype=cost.dtype, device=cost.device))
     check_cost(cost)
     return _banded(cost, bandwidth).reshape(-1, n, m), gamma, n_len.reshape(-1), m_len.reshape(-1), batch
+
+
+def _own_shape(cost, x_lengths, y_lengths) -> tuple[int, int] | None:
+    """(N, M) when every pair has the cost's own lengths (none given): what the checks can read
+    off the shape, without waiting for the device."""
+    return tuple(cost.shape[-2:]) if x_lengths is None and y_lengths is None else None
 
 
 def _banded(cost, bandwidth):
@@ -92,7 +97,7 @@ class _Smooth(torch.autograd.Function):
         ctx.fast = fast
         if fast is not None:
             smoothed, weights = fast.smooth_forward(d.reshape(-1, *d.shape[-2:]), gs)
-            ctx.save_for_backward(weights)
+            ctx.save_for_backward(weights, d)  # (d: what a second derivative would depend on)
             return smoothed.view(d.shape)
         neighbours = d.new_full((3, *d.shape), INF)  # (3, ..., N, M); +inf where a neighbour is missing
         neighbours[0, ..., :, 1:] = d[..., :, :-1]  # d[i, j-1]
@@ -108,13 +113,13 @@ class _Smooth(torch.autograd.Function):
             total = weights.sum(0)
             smin = low - gs * torch.log(total)
             weights /= total
-        ctx.save_for_backward(weights)
+        ctx.save_for_backward(weights, d)
         return d + smin
 
     @staticmethod
-    @once_differentiable
+    @differentiable_once
     def backward(ctx, grad):
-        (weights,) = ctx.saved_tensors
+        weights, _ = ctx.saved_tensors
         if ctx.fast is not None:
             return ctx.fast.smooth_backward(grad.reshape(-1, *grad.shape[-2:]), weights).view(grad.shape), None, None
         to_neighbour = weights * grad  # (3, ..., N, M): what each cell sends to each neighbour
@@ -172,7 +177,7 @@ def s2dtw(cost, gamma=0.1, smooth_gamma=0.1, skip_cost=0.5, *, x_lengths=None, y
     if bandwidth is None:  # the engine runs on interleave(smoothed, tau) (cpu and triton: without building it)
         value = solve(smoothed[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend, fill=tau)
     else:  # a real cell (i, j) sits at (2i+1, 2j+1): |i - j| <= w <=> grid band 2w + 1, skip cells included
-        check_bandwidth(bandwidth, n_len, m_len)
+        check_bandwidth(bandwidth, n_len, m_len, _own_shape(cost, x_lengths, y_lengths))
         grid = _banded(interleave(smoothed, tau), 2 * bandwidth + 1)
         value = solve(grid[:, None], SOFT_DTW, gamma, 2 * n_len + 1, 2 * m_len + 1, None, backend)
     return value.reshape(batch)
@@ -204,7 +209,11 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
     forbids dropping) -> (...).
     """
     c, gamma, n_len, m_len, batch = _prepare(cost, gamma, x_lengths, y_lengths)
-    if checking_values() and bool((n_len > m_len).any()):  # (unchecked, such a pair gets +inf)
+    shape = _own_shape(cost, x_lengths, y_lengths)
+    if shape is not None and shape[0] > shape[1] and c.numel():  # read off the shape: checked always
+        raise ValueError(f"drop_dtw matches every step (row) to at least one clip (column): cost has "
+                         f"{shape[0]} rows but {shape[1]} columns")
+    if shape is None and checking_values() and bool((n_len > m_len).any()):  # (unchecked: such a pair gets +inf)
         raise ValueError("drop_dtw matches every step (row) to at least one clip (column): "
                          "x_lengths must not exceed y_lengths")
     if isinstance(drop_cost, bool):
