@@ -4,12 +4,13 @@ from __future__ import annotations
 import itertools
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vtbench.losses import count_orders, local_permutations, sample_orders
-from vtbench.losses.tda import augment, sample_permutation
+from vtbench.losses.tda import augment, count_local_permutations, sample_permutation
 
 
 @given(n=st.integers(2, 7), k=st.integers(1, 40), seed=st.integers(0, 100))
@@ -43,6 +44,17 @@ def test_local_permutations_match_brute_force():
     for n in range(1, 7):
         brute = {p for p in itertools.permutations(range(n)) if all(abs(p[i] - i) <= 2 for i in range(n))}
         assert {tuple(p) for p in local_permutations(n, 2).tolist()} == brute
+
+
+def test_the_candidates_are_counted_without_listing_them_and_too_many_refused():
+    for radius in range(4):
+        for n in range(0, 10):
+            assert count_local_permutations(n, radius) == len(local_permutations(n, radius)), (n, radius)
+    assert count_local_permutations(16, 2) == 351_521 and count_local_permutations(20, 2) == 10_423_761
+    with pytest.raises(ValueError, match=r"tda: a sequence of 20 items has 10,423,761 candidate permutations "
+                                         r"at tda_radius=2.*use shorter sequences or a smaller tda_radius"):
+        augment(torch.randn(1, 20, 4), torch.tensor([20]))
+    assert augment(torch.randn(1, 20, 4), torch.tensor([20]), radius=1).shape == (1, 20, 4)  # (radius 1: 10,946)
 
 
 def test_tda_prefers_permutations_that_keep_the_self_similarity():

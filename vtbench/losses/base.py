@@ -124,9 +124,10 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
 
 
 def check_indices(index: torch.Tensor, size: int, name: str, what: str) -> None:
-    """An integer tensor of indices in 0..size-1, or -1 for none; else a ValueError naming ``name``."""
-    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer {what} indices, got {index.dtype}")
+    """An int64 or int32 tensor (what torch.gather takes) of indices in 0..size-1, or -1 for none;
+    else a ValueError naming ``name``."""
+    if index.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{name} must hold {what} indices as int64 or int32, got {index.dtype}")
     if not index.numel() or not checking_values():
         return
     low, high = value_range(index)

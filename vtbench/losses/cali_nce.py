@@ -32,7 +32,8 @@ class CorrespondenceHead(nn.Module):
 
 
 class CaliNCE(nn.Module):
-    """L = L_corr + L_NCE(w) + pc_weight * L_pc, each term switchable (a reconstruction, see above):
+    """L = L_corr + L_NCE(w) + pc_weight * L_pc (a reconstruction, see above); L_corr, L_pc and the
+    calibration w each switchable, L_NCE (what aligns the two embedding spaces) always on:
 
     * L_corr (``correspondence``): binary cross-entropy of s = sigmoid(h(v, t)) on the true
       clip/caption pairs (label 1) and on every mismatched pair of the global batch (label 0),
