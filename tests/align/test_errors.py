@@ -1,9 +1,11 @@
 """Bad input is a ValueError that names the argument; never a silent inf or NaN."""
+import numpy as np
 import pytest
 import torch
 
-from vtbench.align import (DROP_DTW, SOFT_DTW, Move, Recursion, backends, drop_dtw, dtw_path, otam, pairwise_cost, s2dtw,
-                           s2dtw_grid, smooth_cost, soft_dtw, soft_dtw_alignment, solve, solve_alignment, value_checks)
+from vtbench.align import (DROP_DTW, SOFT_DTW, Move, Recursion, backends, drop_dtw, dtw_path, expected_alignment, otam,
+                           pairwise_cost, s2dtw, s2dtw_grid, smooth_cost, soft_dtw, soft_dtw_alignment, solve,
+                           solve_alignment, value_checks)
 
 C = torch.rand(4, 5)
 
@@ -104,6 +106,8 @@ def test_alignments_name_a_cost_that_is_not_a_tensor():
     for alignment in (soft_dtw_alignment, dtw_path):
         with pytest.raises(TypeError, match="cost must be a torch.Tensor, got list"):
             alignment([[1.0, 2.0]])
+    with pytest.raises(TypeError, match="cost must be a torch.Tensor, got ndarray"):
+        expected_alignment(s2dtw, np.ones((2, 3)))
 
 
 def test_drop_dtw_of_an_empty_batch_is_empty(backend):

@@ -244,6 +244,8 @@ def drop_dtw(cost, drop_cost, gamma=0.0, *, x_lengths=None, y_lengths=None, back
 def expected_alignment(kernel, cost, *args, **kwargs):
     """d kernel(cost) / d cost for any kernel above (S2DTW, OTAM and Drop-DTW included), by autograd
     through the engine's backward: (..., N, M)."""
+    if not isinstance(cost, torch.Tensor):
+        raise TypeError(f"cost must be a torch.Tensor, got {type(cost).__name__}")
     with torch.enable_grad():
         leaf = cost.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(kernel(leaf, *args, **kwargs).sum(), leaf)
