@@ -32,6 +32,11 @@ def test_eval_command_writes_eval_json(tiny_run, capsys):
     assert result["meta"]["n_videos"] == 24 and result["meta"]["clip_len"] == 4
     assert 0 <= result["retrieval"]["R@10"] <= 1 and result["retrieval"]["MedR"] >= 1
     assert "retrieval/R@1" in capsys.readouterr().out
+    (tiny_run / "eval.json").unlink()  # given its checkpoint file, the run's folder gets eval.json
+    assert vtbench_main(["eval", "--run", str(tiny_run / "checkpoint.pt"), "--max-videos", "24", "--episodes", "10",
+                         "--protocols", "retrieval"]) == 0
+    assert json.loads((tiny_run / "eval.json").read_text())["run"]["train_seconds"] > 0
+    assert f"wrote {tiny_run / 'eval.json'}" in capsys.readouterr().out
 
 
 def test_the_command_line_lists_its_commands_and_fails_without_one(capsys):

@@ -77,3 +77,22 @@ def test_a_resume_reports_a_damaged_config_naming_it(capsys, tmp_path):
         assert main(["--method", "infonce", "--out", str(run), "--resume"]) == 2
         err = capsys.readouterr().err
         assert str(run / "config.json") in err and what in err, err
+
+
+def test_the_cli_takes_each_key_once_and_resumes_only_with_what_the_run_had(capsys, tmp_path):
+    run = str(tmp_path / "run")
+    for option, flag in ((["--set", "data=youcook2"], "--data"), (["--set", "out=elsewhere"], "--out"),
+                         (["--set", "method=tempclr"], "--method"), (["--set", "seed=2"], "--seed")):
+        assert main(["--method", "infonce", "--out", run, *option]) == 2
+        assert f"give it as {flag}" in capsys.readouterr().err
+    tiny = ["--method", "infonce", "--out", run, "--set", "steps=1", "--set", "batch_size=4", "--set", "progress=false"]
+    assert main(tiny) == 0
+    capsys.readouterr()
+    for option, message in ((["--config", "full", "--set", "warmup_steps=0"], "cannot resume"), (["--data", "youcook2"], "data='narrated-digits' -> 'youcook2'"),
+                            (["--set", "loss_args=1"], "unknown config key(s) ['loss_args']")):
+        assert main([*tiny, "--resume", *option]) == 2
+        assert message in capsys.readouterr().err
+    assert main([*tiny, "--set", "steps=2", "--resume", "--config", "quick", "--data", "narrated-digits"]) == 0
+    (tmp_path / "file").write_text("")
+    assert main(["--method", "infonce", "--out", str(tmp_path / "file" / "run"), "--set", "steps=1"]) == 2
+    assert "error: " in capsys.readouterr().err

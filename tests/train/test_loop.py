@@ -101,6 +101,26 @@ def test_resume_refuses_a_different_config(tiny):
     assert load_run(run_dir).step == 6
 
 
+def test_resuming_with_more_steps_takes_the_new_schedules_rate_at_once(tiny):
+    run_dir = train(tiny(steps=2, log_every=1))
+    config = tiny(steps=4, log_every=1)
+    train(config, resume=True)
+    rates = [json.loads(line)["lr"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    before, after = lr_factor(tiny(steps=2)), lr_factor(config)
+    # the 2-step schedule ends at 0 after its last step: the first resumed step must not take that
+    assert rates == pytest.approx([config.lr * f for f in (before(0), before(1), after(2), after(3))]) and rates[2] > 0
+
+
+def test_a_run_cannot_be_shortened_and_a_finished_one_is_left_as_it_is(tiny, capsys):
+    run_dir = train(tiny(steps=3))
+    saved = (run_dir / "config.json").read_text()
+    with pytest.raises(ValueError, match=r"to steps=1: its checkpoint is at step 3 \(a run cannot be shortened\)"):
+        train(tiny(steps=1), resume=True)
+    train(tiny(steps=3, save_every=1), resume=True)  # nothing to do: no step, no rewrite
+    assert "already trained for steps=3" in capsys.readouterr().out
+    assert (run_dir / "config.json").read_text() == saved and load_run(run_dir).step == 3
+
+
 def test_empty_dataset_is_a_clear_error(tiny, monkeypatch):
     monkeypatch.setattr(batches, "build_dataset", lambda *a, **k: [])
     with pytest.raises(ValueError, match="train split is empty"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vtbench.losses import LOSSES
-from vtbench.train.quickcheck import check
+from vtbench.train.quickcheck import check, main
 
 
 @pytest.mark.slow
@@ -18,3 +18,10 @@ def test_quick_config_trains_and_retrieves_better(method, tmp_path):
     assert after["R@10"] > before["R@10"] + 0.1, result
     if "same_text/R@1" in before:
         assert after["same_text/R@1"] > before["same_text/R@1"] + 0.3, result
+
+
+def test_quickcheck_names_a_bad_method_or_key_before_training(capsys):
+    assert main(["--methods", "infonce", "nope"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["--methods", "infonce", "--set", "colour=red"]) == 2
+    assert "unknown config key(s) ['colour']" in capsys.readouterr().err

@@ -70,14 +70,21 @@ def evaluate_loaded(run: Run, dataset, **options) -> dict:
 
 def evaluate_run(run_dir, *, split: str = "test", data_path: str | None = None,
                  features_path: str | None = None, write: bool = True, **options) -> dict:
-    """Load the run in ``run_dir``, evaluate it, and (``write``) save ``run_dir/eval.json`` atomically."""
+    """Load the run in ``run_dir`` (or its checkpoint file), evaluate it, and (``write``) save
+    eval.json atomically in the run's folder."""
     run = load_run(run_dir)
     dataset = eval_dataset(run.config, split, data_path, features_path)
     result = evaluate_loaded(run, dataset, **options)
     result["run"]["split"] = split
     if write:
-        write_json(Path(run_dir) / EVAL_FILE, result)
+        write_json(run_folder(run_dir) / EVAL_FILE, result)
     return result
+
+
+def run_folder(path) -> Path:
+    """The folder of a run given as its folder or its checkpoint file."""
+    path = Path(path)
+    return path.parent if path.is_file() else path
 
 
 def write_json(path: Path, obj) -> None:
@@ -86,7 +93,7 @@ def write_json(path: Path, obj) -> None:
 
 def _train_seconds(run_dir) -> float | None:
     """Training wall time from the run's metrics.jsonl (its last record), if any."""
-    path = Path(run_dir) / METRICS if run_dir else None
+    path = run_folder(run_dir) / METRICS if run_dir else None
     if path is None or not path.is_file():
         return None
     lines = [line for line in path.read_text().splitlines() if line.strip()]
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     flat = flatten_metrics(result)
     width = max(map(len, flat))
     print("\n".join(f"{k:{width}s}  {v:.4f}" for k, v in flat.items()))
-    print(f"wrote {Path(args.run) / EVAL_FILE}")
+    print(f"wrote {run_folder(args.run) / EVAL_FILE}")
     return 0
 
 

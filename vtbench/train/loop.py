@@ -118,6 +118,16 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         start, trained_s = state["step"], float(state.get("elapsed_s", 0.0))
+        if start > config.steps:
+            raise ValueError(f"cannot resume {run_dir} to steps={config.steps}: its checkpoint is at step {start} "
+                             "(a run cannot be shortened)")
+        if start == config.steps:
+            if ctx.is_main:
+                print(f"{run_dir}: already trained for steps={start}")
+            return run_dir
+        factor = lr_factor(config)  # steps may have changed: this step's rate under the schedule it now ends with
+        for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+            group["lr"] = base * factor(start)
     metrics = Metrics(run_dir / checkpoint.METRICS, ctx.is_main, keep=state["metrics_lines"] if state else 0)
     if ctx.is_main and len(data.eligible) < len(data.dataset):
         left_out = len(data.dataset) - len(data.eligible)
@@ -155,8 +165,6 @@ def _train(config: TrainConfig, resume: bool, ctx: distributed.Context) -> Path:
                             "elapsed_s": trained_s + elapsed, "steps_per_s": (done - start) / elapsed})
         if done % config.save_every == 0 or done == config.steps:
             save(done)
-    if start >= config.steps and ctx.is_main:
-        print(f"{run_dir}: already trained for {start} >= steps={config.steps} steps")
     return run_dir
 
 

@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-videos", type=int, default=120)
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:  # every config first: a bad method or key fails before anything trains
+        for method in args.methods:
+            make_config(method, args.config, args.overrides)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'method':10s} {'train s':>8s}  R@1 before -> after   R@5 before -> after   MedR before -> after"
