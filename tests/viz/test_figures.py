@@ -63,6 +63,8 @@ def test_plotly_figure_has_three_heatmaps_and_the_truth(tmp_path):
     assert len(fig.data[0].z) == 24 and len(fig.data[0].z[0]) == 5
     assert len(fig.layout.shapes) == 3 * 5 == len(truth_shapes(pair))
     assert "S2DTW" in fig.layout.title.text
+    # one colour scale for every pair: the cost's whole range, the alignments' 0..1
+    assert [(t.zmin, t.zmax) for t in fig.data] == [(0, 2), (0, 1), (0, 1)]
     first = save_html(fig, tmp_path / "a.html")
     save_html(fig, tmp_path / "b.html")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.html", "b.html", "plotly.min.js"]
@@ -132,6 +134,18 @@ def test_learning_curves_read_a_killed_run_and_say_what_they_average(tmp_path):
     fig = plot_learning_curve(_metrics(tmp_path / "same", '{"step": 2, "loss": 1.0, "t2v": 1.0}\n'))
     assert len(fig.axes) == 1
     assert fig.get_suptitle() == ""
+    plt.close(fig)
+
+
+def test_learning_curves_leave_counts_out_and_plot_sums_per_what_they_count(tmp_path):
+    from vtbench.viz.training import plot_learning_curve
+
+    # Cali-NCE logs score as a sum over its pairs (processes add up), TempCLR counts its videos
+    lines = "".join(f'{{"step": {s}, "loss": 1.0, "score": {0.5 * p}, "pairs": {p}, "align_videos": {p}, '
+                    f'"align_skipped": 0.0}}\n' for s, p in ((1, 10), (2, 40)))
+    fig = plot_learning_curve(_metrics(tmp_path, lines))
+    assert [line.get_label() for line in fig.axes[1].lines] == ["score per pair"]
+    assert list(fig.axes[1].lines[0].get_ydata()) == [1.0, 1.0]  # 0.5 a pair throughout, whatever the count
     plt.close(fig)
 
 

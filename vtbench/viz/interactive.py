@@ -54,9 +54,11 @@ def alignment_figure(pair: Pair, alignment: Alignment, *, height: int = 460, wid
     colour_bars = [dict(x=fig.layout[axis].domain[1] + 0.005, xanchor="left", len=0.8, thickness=10)
                    for axis in ("xaxis", "xaxis2")] + [None]
     scales = ("Magma_r", "Blues", [[0, "#ffffff"], [1, PATH_COLOUR]])
+    # fixed scales: the cost's 1 - cos over its whole range 0..2, as in plot_case_grid, so that
+    # switching pairs or models shows a flat cost as flat rather than stretched over the colours
     for k, (scale, bar) in enumerate(zip(scales, colour_bars)):
-        fig.add_trace(go.Heatmap(colorscale=scale, showscale=bar is not None, colorbar=bar, zmin=0 if k else None,
-                                 zmax=1 if k else None, hovertemplate="clip %{y}<br>sentence %{x}<br>%{z:.3f}"
+        fig.add_trace(go.Heatmap(colorscale=scale, showscale=bar is not None, colorbar=bar, zmin=0,
+                                 zmax=1 if k else 2, hovertemplate="clip %{y}<br>sentence %{x}<br>%{z:.3f}"
                                  "<extra></extra>", name=PANELS[k]), row=1, col=k + 1)
     fig.update_yaxes(autorange="reversed", title_text="clip (time)", row=1, col=1)
     fig.update_xaxes(title_text="sentence")

@@ -64,8 +64,10 @@ def narration_table(item) -> str:
     return "\n".join(lines)
 
 
-NOISE_PANELS = (("filler_share", "filler sentences"), ("unnarrated_share", "unnarrated steps"),
-                ("shift_abs", "|narration shift| (s)"), ("overlap_share", "sentences overlapping their step"))
+NOISE_PANELS = (("filler_share", "filler sentences", "share of sentences"),
+                ("unnarrated_share", "unnarrated steps", "share of steps"),
+                ("shift_abs", "|narration shift|", "seconds"),
+                ("overlap_share", "sentences overlapping their step", "share of sentences"))
 
 
 def plot_noise_levels(make_dataset: Callable[[float], object], levels: Sequence[float], max_videos: int | None = None):
@@ -73,10 +75,11 @@ def plot_noise_levels(make_dataset: Callable[[float], object], levels: Sequence[
     Returns (figure, {level: stats})."""
     stats = {float(level): alignment_noise(make_dataset(level), max_videos) for level in levels}
     fig, axes = plt.subplots(1, len(NOISE_PANELS), figsize=(3.2 * len(NOISE_PANELS), 2.8), constrained_layout=True)
-    for ax, (key, label) in zip(axes, NOISE_PANELS):
+    for ax, (key, label, unit) in zip(axes, NOISE_PANELS):
         ax.plot(list(stats), [s[key] for s in stats.values()], "o-")
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("noise level")
+        ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
     fig.suptitle("Narration against the ground truth as the noise knob moves (0 = clean, 1 = default)", fontsize=10)
     return fig, stats

@@ -14,7 +14,12 @@ import matplotlib.pyplot as plt
 
 from ..eval.suite import is_percent
 
-BOOKKEEPING = {"step", "lr", "elapsed_s", "steps_per_s", "grad_norm", "videos", "loss"}
+#: Logged keys that are not loss statistics: the trainer's own, and counts (videos in a batch,
+#: TempCLR's qualifying and skipped videos, Cali-NCE's pairs).
+BOOKKEEPING = {"step", "lr", "elapsed_s", "steps_per_s", "grad_norm", "videos", "loss", "align_videos",
+               "align_skipped", "pairs"}
+#: Statistics logged as sums (so that processes add up), plotted per what they count.
+PER = {"score": "pairs"}
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -54,11 +59,12 @@ def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: 
         marker = "o" if len(steps) == 1 else None  # one record: a line of one point would not show
         axes[0].plot(steps, _smooth([r["loss"] for r in recs], smooth), label=label, marker=marker)
         for term in terms:
-            values = [r.get(term, math.nan) for r in recs]
+            values = [_statistic(r, term) for r in recs]
             first = next((v for v in values if not math.isnan(v) and v != 0), None)
             if first is not None:  # each statistic relative to its first value: trends on one scale
+                name = f"{term} per {PER[term][:-1]}" if term in PER else term
                 axes[-1].plot(steps, _smooth([v / first for v in values], smooth), marker=marker,
-                              label=f"{label}: {term}" if len(records) > 1 else term)
+                              label=f"{label}: {name}" if len(records) > 1 else name)
     # a record is already the mean over the log_every steps before it; smoothing averages records,
     # in both panels alike
     if smooth > 1:
@@ -71,6 +77,15 @@ def plot_learning_curve(runs: Mapping[str, str | Path] | str | Path, *, smooth: 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+def _statistic(record: Mapping[str, float], term: str) -> float:
+    """A record's value of ``term``, a sum divided by its count where :data:`PER` names one."""
+    value = record.get(term, math.nan)
+    if term in PER:
+        count = record.get(PER[term], math.nan)
+        return value / count if count == count and count > 0 else math.nan
+    return value
 
 
 def _smooth(values: Sequence[float], window: int) -> list[float]:
