@@ -86,15 +86,15 @@ def test_howto100m_bad_entries_are_skipped_counted_and_named(howto):
         "objects": {"start": [0], "end": [1], "text": ["x"]},
         "bad_caps": {"start": [0, 1], "end": [1], "text": ["x"]},
     })
-    captions["vid_a"] = {"start": [0, 5, 1, 2, -1, 0, 30.2], "end": [3, 2, 30.8, 40, 1, 2, 30.6],
+    captions["vid_a"] = {"start": [0, 5, 1, 2, -1, 0, 30.2, 4], "end": [3, 2, 30.8, 40, 1, 2, 30.6, 6],
                          "text": ["ok", "reversed", "slightly past the end is tolerated", "beyond", "negative", "  ",
-                                  "starts past the end"]}
+                                  "starts past the end", "♪ ♪ ..."]}  # no word: all padding once encoded
     path = write_json(root / "caps.json", captions)
     with pytest.warns(UserWarning) as record:
         ds = HowTo100M(path, features)
     messages = " | ".join(str(w.message) for w in record)
     assert ds.skipped == {"missing feature file": 1, "unreadable feature file": 3, "malformed captions": 1,
-                          "start > end": 1, "times beyond features": 3, "empty text": 1}
+                          "start > end": 1, "times beyond features": 3, "empty text": 2}
     assert "no_features.npy" in messages and "garbage.npy" in messages and "caps.json" in messages
     assert len(ds) == 2
     a = ds[0]

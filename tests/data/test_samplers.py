@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vtbench.data import SAMPLERS, MethodCollate, NarratedDigits, Tokenizer, collate, get_sampler
@@ -70,6 +70,48 @@ def test_tempclr_clips_of_back_to_back_short_captions_do_not_overlap(jitter):
         assert [rows(clip) for clip in s["clips"]] == [list(range(int(a), int(b))) for a, b in times.tolist()]
         starts = [spans[int(t.split()[1])][0] for t in s["texts"]]
         assert starts == sorted(starts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 36), st.integers(0, 6)), min_size=1, max_size=8), st.integers(1, 4),
+       st.integers(1, 5), st.booleans(), st.integers(0, 2**31))
+@example(raw=[(4, 6), (8, 1), (10, 4), (14, 3), (17, 6), (28, 1)], n=5, clip_len=4, jitter=False, seed=0)
+def test_tempclr_takes_every_video_that_has_n_disjoint_pairs(raw, n, clip_len, jitter, seed):
+    """Brute force over every subset: a sample exactly when n pairs with disjoint captions and
+    disjoint clip rows exist (the greedy pick alone missed some: a short caption's clip can reach
+    past a longer caption's), and any sample is such a chain."""
+    import itertools
+
+    from vtbench.data.samplers import _clip_rows
+
+    spans = [(float(a), float(min(a + d, 40))) for a, d in raw]
+    windows = [_clip_rows(a, b, clip_len, 40, jitter) for a, b in spans]
+
+    def chain(subset):
+        ordered = sorted(subset, key=lambda i: (spans[i][1], spans[i][0]))
+        return all(spans[j][0] >= spans[i][1] and windows[j][0] >= windows[i][1] for i, j in zip(ordered, ordered[1:]))
+    exists = any(chain(c) for c in itertools.combinations(range(len(spans)), n))
+    sample = SAMPLERS["tempclr"](make_item(spans), seed, n=n, clip_len=clip_len, jitter=jitter)
+    assert (sample is not None) == exists
+    if sample is not None:
+        picked = [int(t.split()[1]) for t in sample["texts"]]
+        assert len(set(picked)) == n and chain(picked)
+        assert [spans[i][0] for i in picked] == sorted(spans[i][0] for i in picked)  # in temporal order
+
+
+def test_tempclr_draws_the_chains_uniformly_when_the_greedy_pick_falls_short():
+    # the greedy pick takes (8, 9) first, whose clip (rows 7..10) blocks (10, 14): it finds 5 pairs,
+    # where two chains of 6 exist, (0, 2, 3, 4, 5, 6) and (0, 2, 3, 4, 5, 7) ((33, 34) and (36, 37)
+    # are disjoint captions, but their clips, rows 32..35 and 35..38, are not)
+    spans = [(4, 10), (8, 9), (10, 14), (14, 17), (17, 23), (28, 29), (33, 34), (36, 37)]
+    counts = {}
+    for seed in range(400):
+        texts = SAMPLERS["tempclr"](make_item(spans), seed, n=6, clip_len=4)["texts"]
+        key = tuple(int(t.split()[1]) for t in texts)
+        counts[key] = counts.get(key, 0) + 1
+    assert set(counts) == {(0, 2, 3, 4, 5, 6), (0, 2, 3, 4, 5, 7)}
+    assert all(140 < c < 260 for c in counts.values()), counts  # 200 each expected, sd 10
+    assert SAMPLERS["tempclr"](make_item(spans), 0, n=7, clip_len=4) is None
 
 
 def test_milnce_candidates_are_the_k_nearest_captions():

@@ -70,6 +70,28 @@ def test_windows_tile_the_video_and_spans_are_centred():
     assert span_starts(torch.tensor([2.0, 0.0, 8.0]), torch.tensor([10.0, 1.0, 10.0]), 10, 4).tolist() == [4, 0, 6]
 
 
+def test_evaluation_clips_are_the_training_samplers_clips():
+    """The same window for a caption in training and evaluation: halves round up in both (torch.round
+    took 8.5 to 8 where the sampler takes 9), and a video shorter than a clip repeats its last row."""
+    from vtbench.data.samplers import clip_start
+    from vtbench.eval.suite import encode_clips
+
+    spans = [(float(s), float(s + d)) for s in range(0, 30) for d in range(0, 9)]
+    starts, ends = torch.tensor(spans).T
+    assert span_starts(starts, ends, 40, 4).tolist() == [clip_start(s, e, 4, 40) for s, e in spans]
+    assert span_starts(torch.tensor([11.0]), torch.tensor([14.0]), 40, 4).tolist() == [11]  # centre 12.5
+
+    class Identity:
+        def encode_video(self, video):  # (1, K, clip_len, D) -> its rows, flattened
+            return video.flatten(2)
+
+        def parameters(self):
+            return iter([torch.zeros(1)])
+
+    features = torch.tensor([[1.0], [2.0]])  # T = 2 < clip_len 4
+    assert encode_clips(Identity(), features, torch.tensor([0]), 4).tolist() == [[1.0, 2.0, 2.0, 2.0]]
+
+
 def test_narrated_digits_supports_every_protocol(digits):
     assert supported_protocols(digits[0]) == list(PROTOCOLS)
 

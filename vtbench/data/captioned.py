@@ -19,7 +19,7 @@ malformed captions         videos whose caption record lacks equal-length start/
 malformed row              CSV rows or annotation lines with missing, extra (an unquoted comma?)
                            or non-numeric fields
 start > end                captions whose start lies after their end
-empty text                 captions whose text is empty or blank
+empty text                 captions whose text has no word (empty, blank, only punctuation or symbols)
 times beyond features      captions starting before 0 or ending after T + ``time_tolerance``
 no usable captions         videos left with no caption after the checks above
 feature width mismatch     videos otherwise usable whose feature width D is not ``ds.feature_dim``
@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from .text import words
 
 
 @dataclass
@@ -201,8 +203,8 @@ def _check_captions(video: RawVideo, captions: list, n_rows: int, tol: float, sk
             continue
         if start > end:
             skips.add("start > end", video.source, f"{video.video_id}: {start} > {end}")
-        elif not text.strip():
-            skips.add("empty text", video.source, video.video_id)
+        elif not words(text):  # ("...", "♪ ♪": no word to encode, all padding)
+            skips.add("empty text", video.source, f"{video.video_id}: {text!r}")
         elif start < 0 or end > n_rows + tol or start >= n_rows:  # (a start at T covers no feature row)
             skips.add("times beyond features", video.source, f"{video.video_id}: [{start}, {end}] vs T = {n_rows}")
         else:

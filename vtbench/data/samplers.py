@@ -99,23 +99,47 @@ def tempclr(item: dict, rng, *, n: int = 5, clip_len: int = 4, jitter: bool = Fa
     would share rows. The candidates are picked earliest caption end first, each caption kept when
     it starts after the last kept one ends and its clip's rows (all its jittered windows, with
     ``jitter``) start after the last kept clip's; n of them are drawn at random, kept in temporal
-    order. Which videos give None does not depend on ``rng``.
+    order. That greedy pick is the longest chain for the captions alone, not always with their
+    clips too (a short caption's clip can reach past a longer caption's): when it finds fewer than
+    n, :func:`_disjoint_chain` draws a chain of n from all of them. Which videos give None does not
+    depend on ``rng``.
     """
     rng = np.random.default_rng(rng)
     _, starts, ends = _time_order(item)
     n_rows = len(item["features"])
+    rows = np.array([_clip_rows(s, e, clip_len, n_rows, jitter) for s, e in zip(starts, ends)]).reshape(-1, 2)
     disjoint, last_end, last_stop = [], -np.inf, -np.inf
     for i in np.lexsort((starts, ends)):
-        first, stop = _clip_rows(starts[i], ends[i], clip_len, n_rows, jitter)
-        if starts[i] >= last_end and first >= last_stop:
+        if starts[i] >= last_end and rows[i, 0] >= last_stop:
             disjoint.append(i)
-            last_end, last_stop = ends[i], stop
-    if len(disjoint) < n:
-        return None
-    chosen = np.asarray(disjoint)[np.sort(rng.choice(len(disjoint), size=n, replace=False))]
+            last_end, last_stop = ends[i], rows[i, 1]
+    if len(disjoint) >= n:
+        chosen = np.asarray(disjoint)[np.sort(rng.choice(len(disjoint), size=n, replace=False))]
+    else:
+        chosen = _disjoint_chain(starts, ends, rows, n, rng)
+        if chosen is None:
+            return None
     sample = _sample(item, chosen, np.stack([starts[chosen], ends[chosen]], 1), clip_len, jitter, rng)
     sample["pair"] = torch.arange(n)
     return sample
+
+
+def _disjoint_chain(starts, ends, rows, n: int, rng) -> np.ndarray | None:
+    """A chain of n pairs, each caption starting after the one before it ends and each clip's rows
+    [first, stop) after the one before it, drawn uniformly from all such chains; None if there is
+    none. ``counts[j, k]``: how many chains of k + 1 pairs end with pair j (O(K^2 n))."""
+    follows = (ends[:, None] <= starts[None, :]) & (rows[:, None, 1] <= rows[None, :, 0])  # (K, K): i may precede j
+    counts = np.zeros((len(starts), n))
+    counts[:, 0] = 1.0
+    for k in range(1, n):
+        counts[:, k] = follows.T.astype(np.float64) @ counts[:, k - 1]
+    if not counts[:, n - 1].any():
+        return None
+    chain = [int(rng.choice(len(starts), p=counts[:, n - 1] / counts[:, n - 1].sum()))]
+    for k in range(n - 2, -1, -1):  # back from the last pair: a predecessor in proportion to its chains
+        weights = follows[:, chain[-1]] * counts[:, k]
+        chain.append(int(rng.choice(len(starts), p=weights / weights.sum())))
+    return np.asarray(chain[::-1])
 
 
 @register("milnce")

@@ -64,19 +64,18 @@ def window_starts(t_len: int, clip_len: int) -> torch.Tensor:
 
 
 def span_starts(starts: torch.Tensor, ends: torch.Tensor, t_len: int, clip_len: int) -> torch.Tensor:
-    """Start row of the window centred on each span [start, end): (K,)."""
+    """Start row of the window centred on each span [start, end): (K,). Halves round up, as the
+    training samplers' ``clip_start`` does (torch.round would take them to even: another clip)."""
     centre = (torch.as_tensor(starts, dtype=torch.float64) + torch.as_tensor(ends, dtype=torch.float64)) / 2
-    return torch.round(centre - clip_len / 2).long().clamp(0, max(t_len - clip_len, 0))
+    return torch.floor(centre - clip_len / 2 + 0.5).long().clamp(0, max(t_len - clip_len, 0))
 
 
 @torch.no_grad()
 def encode_clips(model, features: torch.Tensor, starts: torch.Tensor, clip_len: int) -> torch.Tensor:
     """Embed the clips features[s : s + clip_len] for s in starts, as one sequence: (K, d).
-    A video shorter than clip_len is zero-padded at the end."""
+    A video shorter than clip_len repeats its last row, as the training samplers' clips do."""
     features = torch.as_tensor(features)
-    if features.shape[0] < clip_len:
-        features = torch.nn.functional.pad(features, (0, 0, 0, clip_len - features.shape[0]))
-    index = starts[:, None] + torch.arange(clip_len)[None, :]  # (K, clip_len)
+    index = (starts[:, None] + torch.arange(clip_len)[None, :]).clamp_max(features.shape[0] - 1)  # (K, clip_len)
     device = _device(model)
     video = features[index][None].to(device=device, dtype=_dtype(model))  # (1, K, clip_len, D)
     return model.encode_video(video)[0].float().cpu()
