@@ -72,3 +72,34 @@ def test_triton_configs_needs_a_gpu_on_the_command_line(capsys):
     with pytest.raises(SystemExit):
         bench.main(["triton-configs"])
     assert "triton-configs needs --device cuda" in capsys.readouterr().err
+
+
+def test_agreement_sees_a_nan_anywhere_and_a_wrong_shape_fails_only_its_row():
+    reference = (torch.tensor([1.0, 2.0]), torch.ones(2, 3))
+    nan_gradient = torch.ones(2, 3)
+    nan_gradient[1, 2] = float("nan")
+    cases = {"a NaN in the second output": (torch.tensor([1.0, 2.0]), nan_gradient),  # (max() skipped it)
+             "another shape": (torch.tensor([1.0, 2.0, 3.0]), torch.ones(2, 3)),
+             "an output missing": (torch.tensor([1.0, 2.0]),)}
+    agrees = {}
+    for name, output in cases.items():
+        row = bench.Row("w", name)
+        bench.measure(row, lambda output=output: (lambda: output), torch.device("cpu"), 1, reference, 1e-3)
+        agrees[name] = row.agrees
+    assert agrees == {"a NaN in the second output": "NO (nan)",
+                      "another shape": "failed: ValueError an output of shape (3,) where the reference's is (2,)",
+                      "an output missing": agrees["an output missing"]}
+    assert agrees["an output missing"].startswith("failed: ValueError zip()")
+
+
+def test_when_vtbench_s_row_fails_the_next_row_that_runs_is_the_reference():
+    def fails():
+        raise RuntimeError("no C++ compiler")
+
+    rows = []
+    value = torch.tensor([1.0])
+    bench._workload(rows, "w", [("vtbench, cpu backend", fails), ("vtbench, torch backend", lambda: (lambda: (value,))),
+                                ("a peer", lambda: (lambda: (value * (1 + 1e-6),)))], torch.device("cpu"), 1)
+    assert [(r.reference, r.agrees) for r in rows] == [
+        (False, "failed: RuntimeError no C++ compiler"), (True, "reference (the rows above failed)"), (False, "yes (1e-06)")]
+    assert "| w | a peer |" in bench.markdown(rows, torch.device("cpu"), 1) and rows[2].ms is not None

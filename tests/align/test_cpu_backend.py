@@ -254,6 +254,25 @@ def test_the_build_is_cached_and_the_cli_reuses_it(capsys):
     assert cpu.available(torch.device("cpu")) and not cpu.available(torch.device("meta"))
 
 
+def test_a_build_lock_is_waited_for_and_one_a_killed_build_left_is_removed(tmp_path, capsys):
+    import os
+    import threading
+    import time
+
+    lock = tmp_path / "lock"
+    lock.touch()  # another process building: wait until its lock goes
+    threading.Timer(0.3, lock.unlink).start()
+    began = time.perf_counter()
+    cpu.wait_for_build(lock, poll_s=0.05)
+    assert time.perf_counter() - began >= 0.25 and "waiting for another process" in capsys.readouterr().err
+    lock.touch()  # older than any build takes: torch would wait for it forever
+    os.utime(lock, (time.time() - cpu.STALE_LOCK_S - 60,) * 2)
+    with pytest.warns(UserWarning, match="build lock .* a build that was killed left it"):
+        cpu.wait_for_build(lock)
+    assert not lock.exists()
+    cpu.wait_for_build(lock)  # none: nothing to wait for
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     batch=st.integers(1, 40), n=st.integers(1, 12), m=st.integers(1, 12),

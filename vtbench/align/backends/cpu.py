@@ -36,6 +36,8 @@ import importlib.util
 import os
 import platform
 import sys
+import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -81,6 +83,32 @@ def _name() -> str:
     return f"vtbench_dp_cpu_{key.hexdigest()[:16]}"
 
 
+#: A build takes a minute or two; a build lock older than this was left by a build that was
+#: killed (SIGKILL, out of memory): torch's lock names no owner, and its wait has no end.
+STALE_LOCK_S = 900
+
+
+def wait_for_build(lock: Path, poll_s: float = 0.5) -> None:
+    """Return once ``lock`` (another process's build, torch.utils.cpp_extension's) is gone; a lock
+    older than :data:`STALE_LOCK_S` is removed with a warning instead of waited for forever."""
+    said = False
+    while True:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if age > STALE_LOCK_S:
+            warnings.warn(f"vtbench: removing the C++ kernel's build lock {lock}, {age:.0f} s old: a build that was "
+                          "killed left it", stacklevel=3)
+            lock.unlink(missing_ok=True)
+            return
+        if not said:
+            print(f"vtbench: waiting for another process to build the C++ CPU kernel ({lock}) ...", file=sys.stderr,
+                  flush=True)
+            said = True
+        time.sleep(poll_s)
+
+
 def extension(verbose: bool = False) -> ModuleType:
     """The compiled extension: imported from the cache, or compiled once (with a message) and cached.
 
@@ -94,6 +122,7 @@ def extension(verbose: bool = False) -> ModuleType:
     directory = cache_dir() / name
     library = directory / f"{name}{'.pyd' if sys.platform == 'win32' else '.so'}"
     try:
+        wait_for_build(directory / "lock")
         # the name hashes everything that goes into the library, so one that exists is up to date
         # (unless another process is still writing it: then its build lock is there too)
         if library.exists() and not (directory / "lock").exists():
