@@ -402,7 +402,7 @@ def compile_smoothing_for_h100(kernel, dtype, hard):
     else:
         signature = {"G": fp, "WEIGHTS": fp, "GRAD": fp}
         constexprs = {"BLOCK": triton_dp._SMOOTH_BLOCK}
-    signature.update({"CELLS": "i64", "N": "i32", "M": "i32"})
+    signature.update({"CELLS": "i32", "N": "i32", "M": "i32"})  # (a launch below 2^31 cells passes an i32)
     signature.update({name: "constexpr" for name in constexprs})
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
@@ -425,7 +425,11 @@ def compile_every_kernel_for_an_h100():
         print("reorder to", "diagonals" if to_diagonals else "rows", "compiled")
     for kernel in (triton_dp._smooth_forward_kernel, triton_dp._smooth_backward_kernel):
         for dtype, hard in ((torch.float32, False), (torch.float64, True)):
-            assert compile_smoothing_for_h100(kernel, dtype, hard).asm["cubin"]
+            compiled = compile_smoothing_for_h100(kernel, dtype, hard)
+            assert compiled.asm["cubin"]
+            # the weights' third plane at WEIGHTS + 2 CELLS: an i32 product would wrap from 2^30 cells
+            wrapping = [line for line in compiled.asm["ttir"].splitlines() if "arith.muli" in line and "%CELLS" in line]
+            assert not wrapping, wrapping
             print("smoothing", kernel.__name__, dtype, "hard" if hard else "soft", "compiled")
     for rec in va.RECURSIONS.values():
         for kernel in (triton_dp._forward_kernel, triton_dp._backward_kernel):
@@ -494,6 +498,16 @@ def test_every_launch_configuration_gives_the_same_numbers():
         assert row.ms is not None and row.ms > 0
     assert tuple(getattr(triton_dp, name) for name in bench.TRITON_KNOBS) == default
     assert "triton kernels" in bench.markdown(rows, DEVICE, 1, "triton-configs")
+
+
+def test_a_problem_beyond_32_bit_offsets_is_refused_before_launch():
+    """Offsets within one problem are int32 (the hot loops' index arithmetic): 46341 x 46341 cells
+    would wrap them, silently, on a GPU that holds the 16 GiB of R."""
+    fine = torch.empty((64, 1, 2048, 2048), device="meta")
+    assert triton_dp._launch(fine, 0.1, None)[0] == (64,)
+    for shape, fill in (((1, 1, 46341, 46341), None), ((1, 3, 32768, 32768), None), ((1, 1, 23170, 23171), 0.5)):
+        with pytest.raises(ValueError, match="32-bit offsets: .* must be below 2\\^31"):
+            triton_dp._launch(torch.empty(shape, device="meta"), 0.1, None, fill)
 
 
 @pytest.mark.slow

@@ -12,7 +12,8 @@ Every Recursion is compiled into its own specialised kernels: its moves and star
 
 Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded
 up to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
-stripes follow). Step t of a stripe holds its anti-diagonal, the cells (i0 + l, t - l), l < ROWS,
+stripes follow; offsets within one problem are 32-bit, so ``_launch`` refuses a problem of 2^31
+cells or more, S N M, which would wrap them). Step t of a stripe holds its anti-diagonal, the cells (i0 + l, t - l), l < ROWS,
 as a (P * W, LANES) register tile: W groups of LANES consecutive rows per problem, a group on
 the lanes of one warp (32 rows; 128, across warps, in stripes of _MAX_ROWS). Each state's previous
 diagonal stays in registers, with its shift by one lane (``tl.gather``: within a warp a shuffle),
@@ -698,7 +699,7 @@ def _smooth_forward_kernel(D, S, WEIGHTS, SMOOTH_GAMMA, CELLS, N, M, HARD: tl.co
     tl.store(S + idx, d + smin, mask=ok)
     tl.store(WEIGHTS + idx, w0, mask=ok)
     tl.store(WEIGHTS + CELLS + idx, w1, mask=ok)
-    tl.store(WEIGHTS + 2 * CELLS + idx, w2, mask=ok)
+    tl.store(WEIGHTS + CELLS + CELLS + idx, w2, mask=ok)  # (2 * CELLS would wrap an int32 CELLS >= 2^30)
 
 
 @triton.jit
@@ -715,7 +716,7 @@ def _smooth_backward_kernel(G, WEIGHTS, GRAD, CELLS, N, M, BLOCK: tl.constexpr):
     grad += tl.load(WEIGHTS + idx + 1, mask=right, other=0.0) * tl.load(G + idx + 1, mask=right, other=0.0)
     grad += tl.load(WEIGHTS + CELLS + idx + M, mask=below, other=0.0) * tl.load(G + idx + M, mask=below, other=0.0)
     both = right & below
-    grad += (tl.load(WEIGHTS + 2 * CELLS + idx + M + 1, mask=both, other=0.0)
+    grad += (tl.load(WEIGHTS + CELLS + CELLS + idx + M + 1, mask=both, other=0.0)
              * tl.load(G + idx + M + 1, mask=both, other=0.0))
     tl.store(GRAD + idx, grad, mask=ok)
 
@@ -796,6 +797,10 @@ def _launch(cost: torch.Tensor, gamma: float, col_mask, fill=None) -> tuple[tupl
     and written in place, and CE_DIAG is then only how its HANDOFF is stored, as R), STRIPED whether
     a grid of more than _STRIPE_ROWS rows runs one program per stripe of that many (``_place``)."""
     B, S, N, M = _shape(cost, fill)
+    if S * N * M >= 2**31 or B * M >= 2**31:
+        raise ValueError(f"the triton backend addresses the cells of one problem (and a column mask's rows) with "
+                         f"32-bit offsets: {B} problems of {S} x {N} x {M} cells exceed them (S N M and B M must be "
+                         f"below 2^31); use the cpu or torch backend, or split the grid")
     diagonal_major = N >= _DIAGONAL_MAJOR
     striped = N > _STRIPE_ROWS
     if striped:
