@@ -119,6 +119,22 @@ def test_compare_bad_input(tmp_path, capsys):
     assert "seeds must be at least 1 (seeds 0..N-1), got 0" in capsys.readouterr().err and not runs.exists()
 
 
+def test_compare_checks_every_run_and_each_method_once_before_training(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    common = ["compare", "--seeds", "1", "--no-untrained", "--runs", str(runs), "--out", str(tmp_path / "out")]
+    for option, message in ((["--methods", "infonce", "tempclr", "--set", "n_pairs=9"], "tempclr needs n_clips >= n_pairs"),
+                            (["--methods", "infonce", "vt-twins", "--set", "skip_cost=nan"], "skip_cost must be a finite"),
+                            (["--methods", "infonce", "infonce"], "methods must be distinct")):
+        assert vtbench_main([*common, *option]) == 2
+        assert message in capsys.readouterr().err and not runs.exists()  # infonce did not train first
+    (runs / "vt-twins-seed1").mkdir(parents=True)  # an earlier comparison's run, of another config
+    (runs / "vt-twins-seed1" / "config.json").write_text(json.dumps({**make_config("vt-twins", "quick").to_dict(),
+                                                                      "lr": 0.5}))
+    assert vtbench_main([*common, "--seeds", "2", "--methods", "infonce", "vt-twins"]) == 2
+    assert "lr: 0.5 there" in capsys.readouterr().err
+    assert sorted(p.name for p in runs.iterdir()) == ["vt-twins-seed1"]
+
+
 def test_eval_command_rejects_an_empty_protocol_list(tiny_run, capsys):
     assert vtbench_main(["eval", "--run", str(tiny_run), "--protocols", ","]) == 2
     assert "protocols must be a non-empty list of: retrieval" in capsys.readouterr().err
@@ -227,7 +243,7 @@ def test_compare_on_real_format_data_says_whether_it_evaluated_held_out_files(tm
     assert vtbench_main(["compare", *common, "--out", str(tmp_path / "held-out"), "--runs", str(tmp_path / "runs"),
                          "--data-path", held_captions, "--features-path", held_features]) == 0
     table = (tmp_path / "held-out" / "comparison.md").read_text()
-    assert f"evaluated on the held-out files {held_captions} and {held_features}" in table
+    assert f"evaluated on {held_captions} (held out), features {held_features} (held out) (5 few-shot episodes)" in table
     result = json.loads((tmp_path / "runs" / "infonce-seed0" / "eval.json").read_text())
     assert result["meta"]["n_videos"] == 5  # the held-out set's, not the training set's 6
     capsys.readouterr()
@@ -246,10 +262,13 @@ def test_a_youcook2_json_is_evaluated_on_its_split_and_the_tables_say_so():
     from vtbench.experiments.compare import evaluated_on
 
     config = make_config("infonce", "quick", {"data": "youcook2", "data_path": "yc2.json", "features_path": "f"})
-    assert evaluated_on(config, {}) == "the test subset of yc2.json"
-    assert evaluated_on(config, {"split": "validation", "data_path": "other.json"}) == "the validation subset of other.json"
+    # YouCook2's test annotations are not public: its test split is the validation subset
+    assert evaluated_on(config, {}) == "the validation subset of yc2.json (the runs' own), features f (the runs' own)"
+    assert (evaluated_on(config, {"split": "train", "data_path": "other.json", "features_path": "g"})
+            == "the training subset of other.json (held out), features g (held out)")
     config = make_config("infonce", "quick", {"data": "youcook2", "data_path": "yc2.csv", "features_path": "f"})
-    assert evaluated_on(config, {"data_path": "val.csv"}) == "the held-out files val.csv"
+    assert evaluated_on(config, {"data_path": "val.csv"}) == "val.csv (held out), features f (the runs' own)"
+    assert evaluated_on(config, {"features_path": "g"}) == "yc2.csv (the runs' own), features g (held out)"
 
 
 def test_ablate_retrains_at_each_value_of_a_key_and_writes_table_csv_and_figure(tmp_path, capsys):

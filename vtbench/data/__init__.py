@@ -20,11 +20,17 @@ from .text import Tokenizer
 _YOUCOOK2_SUBSETS = {"train": "training", "val": "validation", "test": "validation"}
 
 
+def youcook2_subset(split: str) -> str:
+    """The subset of YouCook2's official JSON that a split reads (train: training, val and test:
+    validation)."""
+    return _YOUCOOK2_SUBSETS.get(split, split)
+
+
 def _youcook2(split: str, **kwargs):
-    """The official JSON holds every subset: ``split`` picks one (train: training, val and test:
-    validation) unless ``subset`` is given."""
+    """The official JSON holds every subset: ``split`` picks one (:func:`youcook2_subset`) unless
+    ``subset`` is given."""
     if str(kwargs.get("csv_or_json", "")).lower().endswith(".json"):
-        kwargs.setdefault("subset", _YOUCOOK2_SUBSETS.get(split, split))
+        kwargs.setdefault("subset", youcook2_subset(split))
     return YouCook2(**kwargs)
 
 
@@ -56,5 +62,5 @@ def build_dataset(name: str, split: str = "train", **kwargs):
 __all__ = [
     "DATASETS", "DIGIT_WORDS", "SAMPLERS", "CrossTask", "HowTo100M", "MSRVTT", "MethodCollate",
     "NarratedDigits", "Tokenizer", "YouCook2", "build_dataset", "collate", "digit_prompts",
-    "get_sampler", "step_text",
+    "get_sampler", "step_text", "youcook2_subset",
 ]

@@ -27,6 +27,8 @@ from .step_localisation import step_localisation_recall
 from .video_paragraph import video_paragraph_metrics
 from .zero_shot import zero_shot_accuracy
 
+FEW_SHOT_EPISODES = 200  # few-shot episodes of an evaluation, unless told otherwise
+
 PROTOCOLS = ("retrieval", "video_paragraph", "step_localisation", "few_shot", "zero_shot")
 
 
@@ -103,7 +105,7 @@ class TextCache:
 
 
 def check_options(*, protocols: Sequence[str] | None = None, max_videos: int | None = None,
-                  few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = 200, **_) -> None:
+                  few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = FEW_SHOT_EPISODES, **_) -> None:
     """The options of :func:`evaluate` that can be checked without a model or data (so a comparison
     can check them before it trains anything); a ValueError naming the wrong one."""
     if protocols is not None:
@@ -124,7 +126,7 @@ def check_options(*, protocols: Sequence[str] | None = None, max_videos: int | N
 
 def evaluate(model, dataset, tokenizer, *, clip_len: int, max_words: int | None = None,
              protocols: Sequence[str] | None = None, max_videos: int | None = None,
-             few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = 200,
+             few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = FEW_SHOT_EPISODES,
              seed: int = 0) -> dict:
     """Run every protocol the dataset supports (or those named in ``protocols``); a dict of
     results per protocol plus ``meta``. Flatten it for tables with :func:`flatten_metrics`."""

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from ..eval.suite import check_options
 from ..io import atomic_write
-from ..losses import build_loss
 from ..train import TrainingDiverged, make_config, parse_overrides, valid_keys
 from ..train.checkpoint import CheckpointError
 from ..train.config import PRESET_NAMES
-from .compare import (COSMETIC, HEADLINE, METHODS, add_eval_arguments, check_reusable, eval_options_from,
-                      evaluate_untrained, evaluated_on, format_cell, overrides_for, run_comparison, seed_list)
+from .compare import (COSMETIC, HEADLINE, METHODS, add_eval_arguments, check_methods, check_runs, eval_options_from,
+                      evaluate_untrained, evaluated_on, format_cell, options_text, overrides_for, run_comparison,
+                      seed_list)
 
 
 #: Keys an ablation cannot vary: the run's identity (seed, method, out: the ablation sets them) and
@@ -52,11 +52,9 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
     is evaluated once to list what the data measures), and that a runs folder left by an earlier
     ablation holds runs of exactly these configs."""
     name = name or key
-    methods = list(methods)
+    methods = check_methods(methods)
     seeds = seed_list(seeds)
     base = dict(overrides) if isinstance(overrides, dict) else parse_overrides(overrides)
-    if not methods:
-        raise ValueError("methods must name at least one method")
     if key in FIXED:
         raise ValueError(f"{key!r} cannot be ablated: of {', '.join(FIXED)} the ablation sets the runs' seed, "
                          "method and folder, and the others do not change what a run learns")
@@ -83,12 +81,7 @@ def ablation(key: str, values, methods=METHODS, seeds: int | list[int] = 1, pres
         raise ValueError(f"values must be distinct, each naming its runs folder (numbers to 6 significant digits), "
                          f"got {checked} -> folders {folders}")
     for value, folder in zip(checked, folders):
-        for method in methods:
-            for seed in seeds:  # each run's config as run_comparison will make it
-                config = make_config(method, preset, overrides_for(method, {**base, key: value}), seed=seed,
-                                     out=str(Path(runs_dir) / folder / f"{method}-seed{seed}"))
-                build_loss(method, **config.loss_kwargs())  # the loss's own checks (TempCLR's aligner, ...)
-                check_reusable(Path(config.out), config)
+        check_runs(methods, seeds, preset, {**base, key: value}, Path(runs_dir) / folder)
     eval_options = dict(eval_options or {})
     check_options(**eval_options)
     measured = set(evaluate_untrained(seeds[0], preset, {**base, key: checked[0]},
@@ -223,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..viz.results import plot_ablation
 
     metrics = [k for k in rows[0] if k not in (args.key, "method", "n_seeds") and not k.endswith(" std")]
-    subset = f" (its first {args.max_videos} videos)" if args.max_videos else ""
+    subset = options_text(eval_options)
     n = args.seeds
     table = "\n".join([f"# Ablation of {args.key}: {args.config} config, {n} seed{'s' * (n > 1)}", "",
                         f"Made by `{command.strip()}`.", "",

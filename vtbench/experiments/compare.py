@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..eval.suite import check_options, flatten_metrics, is_percent
-from ..losses import LOSSES
+from ..eval.suite import FEW_SHOT_EPISODES, check_options, flatten_metrics, is_percent
+from ..data import youcook2_subset
+from ..losses import LOSSES, build_loss
 from ..train import TrainConfig, TrainingDiverged, make_config, parse_overrides, train, valid_keys
 from ..io import atomic_write
 from ..train.checkpoint import CONFIG, CheckpointError, read_config
@@ -93,10 +94,39 @@ def check_reusable(run_dir: Path, config: TrainConfig) -> None:
         raise ValueError(f"{run_dir} holds a run with another config ({diff}): pass another --runs folder")
 
 
+def run_config(method: str, seed: int, preset: str, overrides: dict, runs_dir: Path) -> TrainConfig:
+    """The config of one run of a comparison, in ``runs_dir/METHOD-seedS``."""
+    return make_config(method, preset, overrides_for(method, overrides), seed=seed,
+                       out=str(Path(runs_dir) / f"{method}-seed{seed}"))
+
+
+def check_runs(methods, seeds, preset: str, overrides: dict, runs_dir: Path) -> None:
+    """Every run's config as it will be made, its loss's own checks (TempCLR's aligner, ...) and
+    that a runs folder left by an earlier comparison holds runs of exactly these configs: all of
+    it before anything trains, not when the run's turn comes."""
+    for method in methods:
+        for seed in seeds:
+            config = run_config(method, seed, preset, overrides, runs_dir)
+            build_loss(method, **config.loss_kwargs())
+            check_reusable(Path(config.out), config)
+
+
+def check_methods(methods) -> list[str]:
+    """The methods of a comparison: known, at least one, each once (a repeated method reuses its
+    runs, and its seeds would count twice)."""
+    methods = list(methods)
+    unknown = [m for m in methods if m not in LOSSES]
+    if unknown or not methods:
+        raise ValueError(f"unknown method(s) {unknown}; valid: {', '.join(LOSSES)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be distinct (a repeated method reuses its runs: its seeds would count twice), "
+                         f"got {methods}")
+    return methods
+
+
 def train_and_evaluate(method: str, seed: int, preset: str, overrides: dict, runs_dir: Path,
                        eval_options: dict) -> RunResult:
-    config = make_config(method, preset, overrides_for(method, overrides), seed=seed,
-                         out=str(runs_dir / f"{method}-seed{seed}"))
+    config = run_config(method, seed, preset, overrides, runs_dir)
     check_reusable(Path(config.out), config)
     run_dir = train(config, resume=True)
     result = evaluate_run(run_dir, **eval_options)
@@ -136,10 +166,7 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
                    runs_dir="runs/compare", out="figures", include_untrained: bool = True,
                    eval_options: dict | None = None, command: str | None = None) -> Comparison:
     """Train and evaluate every (method, seed); write the tables to ``out`` (None: write nothing)."""
-    methods = list(methods)
-    unknown = [m for m in methods if m not in LOSSES]
-    if unknown or not methods:
-        raise ValueError(f"unknown method(s) {unknown}; valid: {', '.join(LOSSES)}")
+    methods = check_methods(methods)
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown config preset {preset!r}; valid: {', '.join(PRESET_NAMES)}")
     seeds = seed_list(seeds)
@@ -147,11 +174,12 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     check_overrides(methods, overrides)
     eval_options = dict(eval_options or {})
     check_options(**eval_options)  # before anything trains
+    runs_dir = Path(runs_dir)
+    check_runs(methods, seeds, preset, overrides, runs_dir)
     first = make_config(methods[0], preset, overrides_for(methods[0], overrides))
     evaluated = evaluated_on(first, eval_options)
     if first.data != "narrated-digits":  # a wrong --data-path fails now, not after the first run has trained
         eval_dataset(first, **_data_options(eval_options))
-    runs_dir = Path(runs_dir)
     comparison = Comparison()
     began = time.perf_counter()
     for seed in seeds:
@@ -163,7 +191,7 @@ def run_comparison(methods=METHODS, seeds: int | list[int] = 3, preset: str = "q
     if out is not None:
         header = {"command": command, "preset": preset, "seeds": seeds, "methods": methods,
                   "overrides": overrides, "seconds": time.perf_counter() - began,
-                  "evaluated_on": evaluated}
+                  "evaluated_on": evaluated, "eval_options": eval_options}
         write_tables(comparison, Path(out), header)
     return comparison
 
@@ -178,11 +206,18 @@ def evaluated_on(config: TrainConfig, eval_options: dict) -> str:
             raise ValueError("data_path and features_path (--data-path, --features-path) name held-out real-format "
                              f"files: narrated digits are evaluated on their own {split} split")
         return f"the {split} split"
-    path = eval_options.get("data_path") or config.data_path
-    if config.data == "youcook2" and str(path).lower().endswith(".json"):  # the official JSON holds every subset
-        return f"the {split} subset of {path}"
+    captions = eval_options.get("data_path") or config.data_path
+    features = eval_options.get("features_path") or config.features_path
+
+    def which(path, key: str) -> str:
+        whose = "held out" if eval_options.get(key) else "the runs' own"
+        return f"{path} ({whose})"
+    with_features = f", features {which(features, 'features_path')}" if features else ""
+    if config.data == "youcook2" and str(captions).lower().endswith(".json"):  # the official JSON holds every subset
+        subset = youcook2_subset(split)
+        return f"the {subset} subset of {which(captions, 'data_path')}{with_features}"
     if held_out:
-        return f"the held-out files {' and '.join(held_out)}"
+        return f"{which(captions, 'data_path')}{with_features}"
     return f"the runs' own training files ({config.data_path}): no held-out files were given (--data-path)"
 
 
@@ -249,10 +284,11 @@ def comparison_markdown(summary, header: dict) -> str:
         f"({header['seconds']:.0f} s; training its runs took {trained:.0f} s, reused runs included; "
         f"overrides: {header['overrides'] or 'none'}).",
         "",
-        f"Mean ± sample std over seeds, evaluated on {header.get('evaluated_on', 'the test split')}. R@K, recall",
+        f"Mean ± sample std over seeds, evaluated on {header.get('evaluated_on', 'the test split')}"
+        f"{options_text(header.get('eval_options') or {})}. R@K, recall",
         "and accuracy in %; MedR in ranks and train_seconds in seconds (lower is better). Bold: the best trained",
         "method (none where the best mean is tied). `untrained` is the initialisation every method starts from.",
-        "Protocols: METHODS.md section 3; the ranking is as measured.",
+        "Protocols: docs/methods.md; the ranking is as measured.",
         "",
         "## Headline",
         "",
@@ -263,6 +299,18 @@ def comparison_markdown(summary, header: dict) -> str:
         markdown_table(summary, labels, metrics, transpose=True),
         "",
     ])
+
+
+def options_text(eval_options: dict) -> str:
+    """The evaluation options that change what was measured, in words ("" for the defaults)."""
+    parts = []
+    if eval_options.get("max_videos"):
+        parts.append(f"its first {eval_options['max_videos']} videos")
+    if eval_options.get("few_shot_episodes", FEW_SHOT_EPISODES) != FEW_SHOT_EPISODES:
+        parts.append(f"{eval_options['few_shot_episodes']} few-shot episodes")
+    if eval_options.get("protocols"):
+        parts.append(f"protocols {', '.join(eval_options['protocols'])}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def comparison_csv(summary) -> str:
@@ -304,7 +352,8 @@ def parser() -> argparse.ArgumentParser:
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     """The evaluation options of compare and ablate (read back by :func:`eval_options_from`)."""
-    p.add_argument("--episodes", type=int, default=200, help="few-shot episodes per run (default 200)")
+    p.add_argument("--episodes", type=int, default=FEW_SHOT_EPISODES,
+                   help=f"few-shot episodes per run (default {FEW_SHOT_EPISODES})")
     p.add_argument("--max-videos", type=int, help="evaluate on the first N test videos only")
     p.add_argument("--data-path", help="real-format data: the held-out captions/annotations to evaluate on "
                                        "(without it the runs' training files are evaluated)")

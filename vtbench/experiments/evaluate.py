@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..data import build_dataset
-from ..eval.suite import PROTOCOLS, evaluate, flatten_metrics
+from ..eval.suite import FEW_SHOT_EPISODES, PROTOCOLS, evaluate, flatten_metrics
 from ..train import Run, TrainConfig, load_run
 from ..train.batches import dataset_kwargs, load_training_data
 from ..io import atomic_write
@@ -113,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols",
                    help=f"comma-separated subset of: {', '.join(PROTOCOLS)} (default: all the data supports)")
     p.add_argument("--max-videos", type=int, help="evaluate on the first N videos only")
-    p.add_argument("--episodes", type=int, default=200, help="few-shot episodes (default 200)")
+    p.add_argument("--episodes", type=int, default=FEW_SHOT_EPISODES, help=f"few-shot episodes (default {FEW_SHOT_EPISODES})")
     return p
 
 
