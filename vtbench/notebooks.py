@@ -300,6 +300,10 @@ def run_notebook(notebook: Path, out_dir: Path, figures_dir: Path, parameters: M
         if running.exists():
             os.replace(running, failed)
         raise NotebookFailed(describe_interruption(error, notebook, failed, timeout)) from None
+    except BaseException:  # Ctrl-C, anything else: what ran so far is the failed copy, as the docstring says
+        if running.exists():
+            os.replace(running, failed)
+        raise
     os.replace(running, output)
     failed.unlink(missing_ok=True)  # an earlier failure's copy no longer describes this notebook
     return time.perf_counter() - start

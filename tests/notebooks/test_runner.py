@@ -180,3 +180,21 @@ def test_runs_folders_follow_the_settings_and_the_code(tmp_path, monkeypatch):
     assert folder != notebooks.runs_folder(tmp_path, "notebook-x", preset="quick", seed=1)
     monkeypatch.setattr(notebooks, "code_version", lambda: "other code")
     assert folder != notebooks.runs_folder(tmp_path, "notebook-x", preset="quick", seed=0)
+
+
+def test_an_interrupted_run_leaves_its_copy_as_failed_and_the_last_good_one(tmp_path, monkeypatch):
+    import papermill
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "45_long.ipynb").write_text("the last good copy")
+
+    def interrupted(source, running, **kwargs):  # Ctrl-C while a cell runs: papermill has written its copy
+        open(running, "w").write("half-run")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_notebook(_write(tmp_path / "45_long.ipynb", "figures_dir = 'f'\nresults_dir = 'out'"), out, tmp_path / "f")
+    assert sorted(p.name for p in out.iterdir()) == ["45_long.failed.ipynb", "45_long.ipynb"]
+    assert (out / "45_long.ipynb").read_text() == "the last good copy"
