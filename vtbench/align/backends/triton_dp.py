@@ -13,8 +13,8 @@ Every Recursion is compiled into its own specialised kernels: its moves and star
 Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded
 up to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
 stripes follow; offsets within one problem are 32-bit, so ``_launch`` refuses a problem of 2^31
-cells or more, S N M, which would wrap them). Step t of a stripe holds its anti-diagonal, the cells (i0 + l, t - l), l < ROWS,
-as a (P * W, LANES) register tile: W groups of LANES consecutive rows per problem, a group on
+cells or more, S N M, which would wrap them). Step t of a stripe holds its anti-diagonal, the
+cells (i0 + l, t - l), l < ROWS, as a (P * W, LANES) register tile: W groups of LANES consecutive rows per problem, a group on
 the lanes of one warp (32 rows; 128, across warps, in stripes of _MAX_ROWS). Each state's previous
 diagonal stays in registers, with its shift by one lane (``tl.gather``: within a warp a shuffle),
 the cells one row up: the vertical
