@@ -260,14 +260,14 @@ def _workload(rows, title, candidates, device, repeat, tolerance=1e-3):
     """Measure every (name, make_run) of one workload; the first is vtbench, the reference (if it
     fails, e.g. with no C++ compiler, the next row that runs is, and says so)."""
     reference = None
-    for name, make_run in candidates:
+    for k, (name, make_run) in enumerate(candidates):
         row = Row(title, name, reference=reference is None)
         output = measure(row, make_run, device, repeat, reference, tolerance)
         if row.reference and output is None:
             row.reference = False
         elif row.reference:
             reference = output
-            if rows and rows[-1].workload == title and not rows[-1].reference:
+            if k > 0:  # the first row that ran, not the first row
                 row.agrees = "reference (the rows above failed)"
         rows.append(row)
 

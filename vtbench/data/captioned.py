@@ -219,15 +219,6 @@ def read_json(path: Path):
         raise ValueError(f"{path}: not readable JSON ({err})") from err
 
 
-def read_csv_columns(path: Path) -> list[str]:
-    """The header of a CSV (ValueError naming the file if it cannot be read)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{path}: not a readable CSV ({err})") from err
-
-
 def read_csv(path: Path, required: tuple[str, ...], skips: SkipLog) -> list[tuple[int, dict]]:
     """(line, row) of a CSV with a header holding ``required`` columns (ValueError naming the file if
     not). Rows with more fields than the header (an unquoted comma) are counted as "malformed row"."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .captioned import CaptionedFeatures, RawVideo, SkipLog, read_csv, read_csv_columns, read_json
+from .captioned import CaptionedFeatures, RawVideo, SkipLog, read_csv, read_json
 
 
 class HowTo100M(CaptionedFeatures):
@@ -66,13 +66,14 @@ def _caption_folder(folder: Path, skips: SkipLog) -> dict:
 
 def _read_video_list(path: Path, skips: SkipLog) -> list[str]:
     rows = [row for _, row in read_csv(path, (), skips)]
-    columns = read_csv_columns(path)
-    if "video_id" in columns:
+    if not rows:
+        raise ValueError(f"{path}: the video list names no video")
+    if "video_id" in rows[0]:
         ids = [r["video_id"] for r in rows if r.get("video_id")]
-    elif "video_path" in columns:
+    elif "video_path" in rows[0]:
         ids = [Path(r["video_path"]).stem for r in rows if r.get("video_path")]
     else:
-        raise ValueError(f"{path}: needs a video_id or video_path column (has {columns})")
+        raise ValueError(f"{path}: needs a video_id or video_path column (has {list(rows[0])})")
     if not ids:
         raise ValueError(f"{path}: the video list names no video")
     return ids

@@ -105,7 +105,8 @@ class TextCache:
 
 
 def check_options(*, protocols: Sequence[str] | None = None, max_videos: int | None = None,
-                  few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = FEW_SHOT_EPISODES, **_) -> None:
+                  few_shot_way: int = 5, few_shot_shot: int = 1, few_shot_episodes: int = FEW_SHOT_EPISODES,
+                  **_) -> None:
     """The options of :func:`evaluate` that can be checked without a model or data (so a comparison
     can check them before it trains anything); a ValueError naming the wrong one."""
     if protocols is not None:

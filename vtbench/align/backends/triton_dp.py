@@ -10,22 +10,21 @@ semantics: start cells, masked moves, +inf costs without NaN, the first-argmin t
 Every Recursion is compiled into its own specialised kernels: its moves and start cells are
 ``tl.constexpr`` tuples, so the loops over states and moves unroll at compile time.
 
-Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded
-up to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
+Layout. A program walks P problems at once, stripe by stripe of ROWS = W * LANES rows (N rounded up
+to a power of two, at most ``_MAX_ROWS``: several cells per thread, and no length cap, as more
 stripes follow; offsets within one problem are 32-bit, so ``_launch`` refuses a problem of 2^31
-cells or more, S N M, which would wrap them). Step t of a stripe holds its anti-diagonal, the
-cells (i0 + l, t - l), l < ROWS, as a (P * W, LANES) register tile: W groups of LANES consecutive rows per problem, a group on
-the lanes of one warp (32 rows; 128, across warps, in stripes of _MAX_ROWS). Each state's previous
-diagonal stays in registers, with its shift by one lane (``tl.gather``: within a warp a shuffle),
-the cells one row up: the vertical
-predecessors of this step and the diagonal ones of the next. A group's first lane reads the row
-above it from R in global memory, where the group above stored it one step earlier (or the
-previous stripe did), behind a barrier each step. Small problems (the contrastive batch: B^2
-grids of 8-32 steps) share a program, P of them side by side. The backward pass is the same walk
-in reverse, pulling E from the successors on the two following diagonals (a group's last lane
-reads the row below it). What a step reads that the stripe does not write (the costs, the column
-mask; in the backward R) is loaded one step ahead (PREFETCH), so its latency hides behind the
-step before.
+cells or more, S N M, which would wrap them). Step t of a stripe holds its anti-diagonal, the cells
+(i0 + l, t - l), l < ROWS, as a (P * W, LANES) register tile: W groups of LANES consecutive rows per
+problem, a group on the lanes of one warp (32 rows; 128, across warps, in stripes of _MAX_ROWS).
+Each state's previous diagonal stays in registers, with its shift by one lane (``tl.gather``: within
+a warp a shuffle), the cells one row up: the vertical predecessors of this step and the diagonal
+ones of the next. A group's first lane reads the row above it from R in global memory, where the
+group above stored it one step earlier (or the previous stripe did), behind a barrier each step.
+Small problems (the contrastive batch: B^2 grids of 8-32 steps) share a program, P of them side by
+side. The backward pass is the same walk in reverse, pulling E from the successors on the two
+following diagonals (a group's last lane reads the row below it). What a step reads that the stripe
+does not write (the costs, the column mask; in the backward R) is loaded one step ahead (PREFETCH),
+so its latency hides behind the step before.
 
 Storage. A grid of at least ``_DIAGONAL_MAJOR`` rows is stored diagonal-major (DIAG, ``_at``):
 cell (i, j) at ((i + j) % M, i) of an (M, N) array, so that a step's cells lie side by side and
